@@ -1,0 +1,109 @@
+/**
+ * The error contract shared by stratad, the SDK and the CLI.
+ *
+ * Every failure the API reports has a **kind** (a closed set, mapped to an HTTP status in
+ * exactly one place in the daemon) and a **code** (an open, documented catalogue of stable
+ * snake_case strings that clients may branch on). `docs/errors.md` lists every code; a test
+ * keeps that page and {@link ERROR_CODES} in sync.
+ *
+ * @example
+ * ```json
+ * HTTP/1.1 409 Conflict
+ * { "code": "slug_taken", "message": "Cannot create volume \"data\": the slug is already used by volume vol_123" }
+ * ```
+ */
+
+/** The closed set of error kinds. */
+export const ERROR_KINDS = [
+  "InvalidArgument",
+  "Unauthenticated",
+  "NotFound",
+  "AlreadyExists",
+  "Conflict",
+  "FailedPrecondition",
+  "Unavailable",
+  "Internal",
+] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+/** The HTTP status of each kind. */
+export const KIND_STATUS: Record<ErrorKind, number> = {
+  InvalidArgument: 400,
+  Unauthenticated: 401,
+  NotFound: 404,
+  AlreadyExists: 409,
+  Conflict: 409,
+  FailedPrecondition: 409,
+  Unavailable: 503,
+  Internal: 500,
+};
+
+/** Every stable error code, its kind, and what it means (the source of docs/errors.md). */
+export const ERROR_CODES = {
+  invalid_request: ["InvalidArgument", "The request body, query or path failed validation."],
+  invalid_slug: [
+    "InvalidArgument",
+    "A slug is not 2–32 characters of [a-z0-9-] without leading/trailing or doubled-at-3-4 hyphens.",
+  ],
+  invalid_capacity: [
+    "InvalidArgument",
+    "A capacity is not a byte count or size string, or is outside the daemon's limits.",
+  ],
+  invalid_region: ["InvalidArgument", "The region is not one this daemon serves."],
+  invalid_source: ["InvalidArgument", "A `from` value is neither a builtin image nor a snapshot."],
+  unauthenticated: [
+    "Unauthenticated",
+    "The Authorization header is missing, malformed, or holds an unknown token.",
+  ],
+  not_found: ["NotFound", "No route matches the request."],
+  volume_not_found: ["NotFound", "No volume with that id or slug exists in the organisation."],
+  snapshot_not_found: ["NotFound", "No snapshot with that id or slug exists in the organisation."],
+  image_not_found: ["NotFound", "No builtin image has that name."],
+  slug_taken: [
+    "AlreadyExists",
+    "The slug is already used by a volume or snapshot of the organisation.",
+  ],
+  region_mismatch: [
+    "FailedPrecondition",
+    "The source snapshot lives in another region than the one requested.",
+  ],
+  volume_not_ready: [
+    "FailedPrecondition",
+    "The volume is still being created or has failed, so it cannot be used yet.",
+  ],
+  snapshot_not_ready: [
+    "FailedPrecondition",
+    "The snapshot is still being created or has failed, so nothing can start from it.",
+  ],
+  volume_in_use: ["Conflict", "The volume is attached to a sandbox."],
+  resource_busy: ["Conflict", "Another operation on the same resource is in progress."],
+  image_build_failed: [
+    "FailedPrecondition",
+    "Building the builtin image failed; the reason is in the message.",
+  ],
+  pool_full: ["Unavailable", "The storage pool has no space left for the operation."],
+  shutting_down: ["Unavailable", "The daemon is shutting down and accepts no new work."],
+  internal: [
+    "Internal",
+    "An unexpected failure; details are in the daemon's log under the request id.",
+  ],
+} as const satisfies Record<string, readonly [ErrorKind, string]>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The body of every error response. */
+export interface ApiErrorBody {
+  /** Stable snake_case code from {@link ERROR_CODES}. */
+  code: ErrorCode;
+  /** Human-readable: what failed, then why, with the offending value quoted. */
+  message: string;
+  /** The request id, to find the matching daemon log lines. */
+  requestId?: string;
+  /** Per-field details for `invalid_request`. */
+  details?: { path: string; message: string }[];
+}
+
+/** The kind of a code. */
+export function kindOf(code: ErrorCode): ErrorKind {
+  return ERROR_CODES[code][0];
+}

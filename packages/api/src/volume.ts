@@ -1,0 +1,56 @@
+import { z } from "zod";
+import { ResourceRef } from "./common.ts";
+
+/** Slug rules shared by volumes and snapshots (one namespace per organisation). */
+export const SLUG_RULES =
+  "2–32 characters of [a-z0-9-], not starting or ending with '-', and no '--' at positions 3–4";
+
+/** Body of `POST /v1/volumes`. */
+export const VolumeCreate = z.strictObject({
+  slug: z.string().describe(`Unique name within the organisation: ${SLUG_RULES}`),
+  region: z.string().describe("A region the daemon serves (see GET /v1/health)"),
+  capacity: z
+    .union([z.number(), z.string()])
+    .describe('Bytes, or a size string: "10GB", "512MiB" (GB/MB/KB decimal, GiB/MiB/KiB binary)'),
+  from: z
+    .string()
+    .optional()
+    .describe(
+      '"builtin:debian-13", or a snapshot id or slug in the same region; makes the volume bootable',
+    ),
+});
+export type VolumeCreate = z.infer<typeof VolumeCreate>;
+
+export const VOLUME_STATUSES = ["creating", "ready", "failed"] as const;
+export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
+
+/** Where a volume's initial content came from. */
+export const VolumeBase = z.union([
+  z.object({ kind: z.literal("image"), image: z.string() }),
+  z.object({ kind: z.literal("snapshot"), snapshot: ResourceRef }),
+]);
+export type VolumeBase = z.infer<typeof VolumeBase>;
+
+/**
+ * A volume: a writable filesystem with a hard capacity, kept across sandboxes.
+ *
+ * Sizes come from btrfs qgroups. `estimatedFlattenedSize` is everything the volume
+ * references (what a full copy would take, and what counts against `capacity`);
+ * `estimatedAllocatedSize` is the space only this volume holds (what deleting it frees,
+ * excluding data shared with its base).
+ */
+export const Volume = z.object({
+  id: z.string(),
+  slug: z.string(),
+  region: z.string(),
+  status: z.enum(VOLUME_STATUSES),
+  failureReason: z.string().nullable(),
+  capacity: z.number().int(),
+  estimatedAllocatedSize: z.number().int(),
+  estimatedFlattenedSize: z.number().int(),
+  bootable: z.boolean(),
+  base: VolumeBase.nullable(),
+  attachedTo: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type Volume = z.infer<typeof Volume>;

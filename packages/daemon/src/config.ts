@@ -1,0 +1,178 @@
+import { createHash } from "node:crypto";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { parseDuration, parseSize } from "@strata/api";
+
+/** Everything stratad is configured with; see `stratad --help`. */
+export interface Config {
+  dataDir: string;
+  listen: { host: string; port: number };
+  region: string;
+  pool: string | undefined;
+  poolSizeBytes: number;
+  /** Names this daemon's host resources (pool folder, later bridges, nft tables, cgroups). */
+  prefix: string;
+  logLevel: string;
+  capacity: { minBytes: number; maxBytes: number };
+  purgeGraceMs: number;
+  purgeIntervalMs: number;
+  debianMirror: string;
+}
+
+/** One option: its flag, environment variable, default, and help text. */
+const OPTIONS = {
+  "data-dir": {
+    env: "STRATA_DATA_DIR",
+    default: "/var/lib/strata",
+    help: "State, pool image and admin token",
+  },
+  listen: {
+    env: "STRATA_LISTEN",
+    default: "127.0.0.1:7070",
+    help: "HOST:PORT of the API (port 0 picks a free one)",
+  },
+  region: { env: "STRATA_REGION", default: "local", help: "Region this daemon serves" },
+  pool: {
+    env: "STRATA_POOL",
+    default: "",
+    help: "Existing btrfs mount to use as the pool (default: an image file in the data dir)",
+  },
+  "pool-size": {
+    env: "STRATA_POOL_SIZE",
+    default: "64GiB",
+    help: "Size of the sparse pool image file",
+  },
+  prefix: {
+    env: "STRATA_PREFIX",
+    default: "",
+    help: "Name prefix of this daemon's host resources (default: derived from the data dir)",
+  },
+  "log-level": {
+    env: "STRATA_LOG_LEVEL",
+    default: "info",
+    help: "trace, debug, info, warn, error",
+  },
+  "min-capacity": {
+    env: "STRATA_MIN_CAPACITY",
+    default: "300MB",
+    help: "Smallest volume capacity accepted",
+  },
+  "max-capacity": {
+    env: "STRATA_MAX_CAPACITY",
+    default: "20GB",
+    help: "Largest volume capacity accepted",
+  },
+  "purge-grace": {
+    env: "STRATA_PURGE_GRACE",
+    default: "24h",
+    help: "How long a deleted volume's data is kept",
+  },
+  "purge-interval": {
+    env: "STRATA_PURGE_INTERVAL",
+    default: "10m",
+    help: "How often expired data is purged",
+  },
+  "debian-mirror": {
+    env: "STRATA_DEBIAN_MIRROR",
+    default: "http://deb.debian.org/debian",
+    help: "Mirror builtin:debian-13 is built from",
+  },
+} as const;
+type OptionName = keyof typeof OPTIONS;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Help text for `stratad --help`. */
+export function usage(): string {
+  const lines = Object.entries(OPTIONS).map(
+    ([flag, o]) =>
+      `  --${flag.padEnd(16)} ${o.help}\n  ${" ".repeat(18)} env ${o.env}${o.default ? `, default ${o.default}` : ""}`,
+  );
+  return `Usage: stratad [doctor] [options]\n\n  doctor             Check the host and exit\n\nOptions:\n${lines.join("\n")}\n  --help             Show this help\n`;
+}
+
+/** Resolves the configuration: flags first, then `STRATA_*` variables, then defaults. */
+export function resolveConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): { config: Config; command: "run" | "doctor" | "help" } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: "string" as const }])),
+      help: { type: "boolean" },
+    },
+  });
+  const get = (name: OptionName): string => {
+    const v = (values as Record<string, unknown>)[name];
+    return (
+      (typeof v === "string" ? v : undefined) ?? env[OPTIONS[name].env] ?? OPTIONS[name].default
+    );
+  };
+  const command = values.help ? "help" : positionals[0] === "doctor" ? "doctor" : "run";
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "doctor")) {
+    throw new ConfigError(
+      `Unknown command ${JSON.stringify(positionals.join(" "))}: the only command is "doctor"`,
+    );
+  }
+
+  const dataDir = resolve(get("data-dir"));
+  const m = /^(.+):(\d{1,5})$/.exec(get("listen"));
+  if (!m || Number(m[2]) > 65535)
+    throw new ConfigError(`Invalid --listen ${JSON.stringify(get("listen"))}: expected HOST:PORT`);
+  const size = (name: OptionName): number => {
+    const v = parseSize(get(name));
+    if (v === undefined)
+      throw new ConfigError(
+        `Invalid --${name} ${JSON.stringify(get(name))}: expected a size such as 20GB`,
+      );
+    return v;
+  };
+  const duration = (name: OptionName): number => {
+    const v = parseDuration(get(name));
+    if (v === undefined)
+      throw new ConfigError(
+        `Invalid --${name} ${JSON.stringify(get(name))}: expected a duration such as 24h or 30s`,
+      );
+    return v;
+  };
+  const prefix = get("prefix") || derivePrefix(dataDir);
+  if (!/^[a-z][a-z0-9]{1,7}$/.test(prefix)) {
+    throw new ConfigError(
+      `Invalid --prefix ${JSON.stringify(prefix)}: 2–8 lowercase letters and digits, starting with a letter`,
+    );
+  }
+  const region = get("region");
+  if (!/^[a-z0-9-]{1,32}$/.test(region))
+    throw new ConfigError(`Invalid --region ${JSON.stringify(region)}: 1–32 of [a-z0-9-]`);
+  const config: Config = {
+    dataDir,
+    listen: { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) },
+    region,
+    pool: get("pool") || undefined,
+    poolSizeBytes: size("pool-size"),
+    prefix,
+    logLevel: get("log-level"),
+    capacity: { minBytes: size("min-capacity"), maxBytes: size("max-capacity") },
+    purgeGraceMs: duration("purge-grace"),
+    purgeIntervalMs: duration("purge-interval"),
+    debianMirror: get("debian-mirror"),
+  };
+  if (config.capacity.minBytes > config.capacity.maxBytes)
+    throw new ConfigError("Invalid capacity limits: --min-capacity is above --max-capacity");
+  return { config, command };
+}
+
+/**
+ * Host resources (bridges, nft tables, cgroups) are named from the prefix, so two daemons
+ * with different data dirs never touch each other's. Interface names allow 15 bytes, hence
+ * a short hash.
+ */
+export function derivePrefix(dataDir: string): string {
+  if (dataDir === "/var/lib/strata") return "strata";
+  return `st${createHash("sha256").update(dataDir).digest("hex").slice(0, 6)}`;
+}

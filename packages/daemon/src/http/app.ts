@@ -1,0 +1,100 @@
+import swagger from "@fastify/swagger";
+import { API_VERSION } from "@strata/api";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from "fastify-type-provider-zod";
+import { newId } from "../lib/ids.ts";
+import type { Services } from "../service/services.ts";
+import { authHook } from "./auth.ts";
+import { toErrorResponse } from "./errors.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { imageRoutes } from "./routes/images.ts";
+import { snapshotRoutes } from "./routes/snapshots.ts";
+import { volumeRoutes } from "./routes/volumes.ts";
+
+export interface AppOptions {
+  services: Services;
+  logger: FastifyBaseLogger;
+  version: string;
+  region: string;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The organisation the request acts for (set by the auth hook). */
+    orgId: string;
+  }
+  interface FastifyContextConfig {
+    /** Routes that answer without a token. */
+    public?: boolean;
+  }
+}
+
+/**
+ * Builds the HTTP API as a value: tests call it in process with `app.inject()`; `main.ts`
+ * wires the real services and listens.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    genReqId: () => newId("req"),
+    bodyLimit: 1024 * 1024,
+    // The daemon answers on one address, so trust the Host header to build Link URLs.
+    trustProxy: false,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorateRequest("orgId", "");
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Strata API",
+        version: options.version,
+        description: "Self-hosted sandboxes, volumes and snapshots",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+  app.addHook("onRequest", authHook(options.services.auth));
+
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body, internal } = toErrorResponse(err, request.id);
+    if (internal) request.log.error({ err }, "Request failed");
+    if (status === 401) reply.header("www-authenticate", 'Bearer realm="strata"');
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send({
+        code: "not_found",
+        message: `No route for ${request.method} ${request.url.split("?")[0]}`,
+        requestId: request.id,
+      }),
+  );
+
+  await app.register(
+    async (v1) => {
+      await healthRoutes(v1, options);
+      await volumeRoutes(v1, options.services);
+      await snapshotRoutes(v1, options.services);
+      await imageRoutes(v1, options.services);
+    },
+    { prefix: `/${API_VERSION}` },
+  );
+  app.get("/v1/openapi.json", { config: { public: true }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+  return app;
+}

@@ -1,0 +1,27 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { StrataError } from "../errors.ts";
+import type { AuthService } from "../service/auth.ts";
+
+/** Requires `Authorization: Bearer <token>` on every route not marked `config.public`. */
+export function authHook(auth: AuthService) {
+  return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    if (request.routeOptions.config?.public === true) return;
+    if (request.routeOptions.url === undefined) return; // unknown route: answered by the 404 handler
+    const header = request.headers.authorization;
+    if (!header)
+      throw new StrataError(
+        "unauthenticated",
+        'Missing Authorization header: send "Authorization: Bearer <token>"',
+      );
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m)
+      throw new StrataError(
+        "unauthenticated",
+        'Malformed Authorization header: expected "Bearer <token>"',
+      );
+    const principal = auth.authenticate(m[1]!);
+    if (!principal)
+      throw new StrataError("unauthenticated", "Invalid token: no organisation has this token");
+    request.orgId = principal.orgId;
+  };
+}

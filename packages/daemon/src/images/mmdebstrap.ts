@@ -1,0 +1,40 @@
+import type { BuiltinImage } from "@strata/api";
+import { run } from "../lib/exec.ts";
+
+/** Debian suite for each builtin image. */
+const SUITES: Record<BuiltinImage, string> = {
+  "builtin:debian-13": "trixie",
+};
+
+/** Pure: the mmdebstrap argv that builds `image` into the empty folder `target`. */
+export function mmdebstrapArgv(image: BuiltinImage, target: string, mirror: string): string[] {
+  return [
+    "mmdebstrap",
+    "--variant=minbase",
+    "--mode=root",
+    "--format=directory",
+    SUITES[image],
+    target,
+    mirror,
+  ];
+}
+
+/**
+ * Builds builtin images with Debian's mmdebstrap from the configured mirror. Progress is
+ * mmdebstrap's own `I: …` lines (downloading, extracting, installing …).
+ */
+export class MmdebstrapBuilder {
+  readonly #mirror: string;
+  constructor(mirror: string) {
+    this.#mirror = mirror;
+  }
+
+  async build(name: BuiltinImage, target: string, onPhase: (phase: string) => void): Promise<void> {
+    await run(mmdebstrapArgv(name, target, this.#mirror), {
+      onStderrLine: (line) => {
+        const m = /^I: (.+?)\.*$/.exec(line);
+        if (m) onPhase(m[1]!);
+      },
+    });
+  }
+}

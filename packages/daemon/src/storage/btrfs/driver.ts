@@ -1,0 +1,200 @@
+import { lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { ExecError, run } from "../../lib/exec.ts";
+import {
+  assertLayerId,
+  type LayerEntry,
+  LayerExistsError,
+  LayerNotFoundError,
+  type LayerState,
+  type LayerUsage,
+  type StorageDriver,
+  type StorageInfo,
+} from "../driver.ts";
+import { btrfs } from "./commands.ts";
+import { parseQgroupShow, parseSubvolumeList, type SubvolumeRow } from "./parse.ts";
+
+const STATES: readonly LayerState[] = ["writable", "readonly", "tmp", "trash"];
+
+/**
+ * Layers as btrfs subvolumes under `<root>/{writable,readonly,tmp,trash}/<id>`, sizes and
+ * limits from qgroups. Writable layers are made in `tmp/` and renamed into place, because
+ * subvolume creation plus the qgroup limit is two steps; read-only snapshots are made at
+ * their final path directly, since a snapshot ioctl is atomic and btrfs refuses to rename a
+ * read-only subvolume to another directory (EROFS).
+ */
+export class BtrfsDriver implements StorageDriver {
+  readonly info: StorageInfo = { name: "btrfs", quotas: true, cheapClone: true };
+  readonly #root: string;
+  readonly #rootName: string;
+
+  private constructor(root: string) {
+    this.#root = root;
+    this.#rootName = basename(root);
+  }
+
+  /** Opens (creating the folders of) a driver rooted at `root`, which must be on btrfs with quotas enabled. */
+  static async open(root: string): Promise<BtrfsDriver> {
+    for (const s of STATES) await mkdir(join(root, s), { recursive: true, mode: 0o700 });
+    return new BtrfsDriver(root);
+  }
+
+  path(id: string): string {
+    assertLayerId(id);
+    return join(this.#root, "writable", id);
+  }
+
+  #at(state: LayerState, id: string): string {
+    assertLayerId(id);
+    return join(this.#root, state, id);
+  }
+
+  async #stateOf(id: string): Promise<LayerState | null> {
+    for (const s of STATES) {
+      if (await exists(this.#at(s, id))) return s;
+    }
+    return null;
+  }
+
+  async #livePath(id: string): Promise<string> {
+    const state = await this.#stateOf(id);
+    if (state !== "writable" && state !== "readonly") throw new LayerNotFoundError(id);
+    return this.#at(state, id);
+  }
+
+  async has(id: string): Promise<boolean> {
+    const state = await this.#stateOf(id);
+    return state === "writable" || state === "readonly";
+  }
+
+  async create(id: string, options: { from?: string; capacityBytes?: number } = {}): Promise<void> {
+    if ((await this.#stateOf(id)) !== null) throw new LayerExistsError(id);
+    const tmp = this.#at("tmp", id);
+    if (options.from !== undefined) {
+      await run(btrfs.snapshot(await this.#livePath(options.from), tmp, false));
+    } else {
+      await run(btrfs.subvolumeCreate(tmp));
+    }
+    try {
+      if (options.capacityBytes !== undefined)
+        await run(btrfs.qgroupLimit(options.capacityBytes, tmp));
+      await rename(tmp, this.#at("writable", id));
+    } catch (err) {
+      await this.#deleteTree(tmp).catch(() => {});
+      throw err;
+    }
+  }
+
+  async snapshot(source: string, id: string): Promise<void> {
+    if ((await this.#stateOf(id)) !== null) throw new LayerExistsError(id);
+    await run(btrfs.snapshot(await this.#livePath(source), this.#at("readonly", id), true));
+  }
+
+  async setCapacity(id: string, bytes: number | null): Promise<void> {
+    const path = this.#at("writable", id);
+    if (!(await exists(path))) throw new LayerNotFoundError(id);
+    await run(btrfs.qgroupLimit(bytes, path));
+  }
+
+  async trash(id: string): Promise<void> {
+    const path = this.#at("writable", id);
+    if (!(await exists(path))) throw new LayerNotFoundError(id);
+    await rename(path, this.#at("trash", id));
+  }
+
+  async remove(id: string): Promise<void> {
+    const state = await this.#stateOf(id);
+    if (state !== null) await this.#deleteTree(this.#at(state, id));
+  }
+
+  /**
+   * Deletes a subvolume and any subvolumes nested in it, deepest first: code inside a
+   * sandbox can create subvolumes (it only needs write access to a folder), and btrfs
+   * refuses to delete a subvolume that still contains one.
+   */
+  async #deleteTree(path: string): Promise<void> {
+    const rel = relativeTail(path);
+    const nested = (await this.#subvolumes())
+      .filter((s) => containsSegment(s.path, `${rel}/`))
+      .sort((a, b) => b.path.length - a.path.length);
+    for (const s of nested) {
+      const idx = s.path.indexOf(`${rel}/`);
+      const abs = join(path, s.path.slice(idx + rel.length + 1));
+      await run(btrfs.setReadOnly(abs, false)).catch(() => {});
+      await run(btrfs.subvolumeDelete([abs]));
+    }
+    await run(btrfs.subvolumeDelete([path]));
+  }
+
+  async #subvolumes(): Promise<SubvolumeRow[]> {
+    const { stdout } = await run(btrfs.subvolumeList(this.#root));
+    return parseSubvolumeList(stdout);
+  }
+
+  async list(): Promise<LayerEntry[]> {
+    const out: LayerEntry[] = [];
+    for (const state of STATES) {
+      for (const id of await readdir(join(this.#root, state))) out.push({ id, state });
+    }
+    return out;
+  }
+
+  async usage(): Promise<Map<string, LayerUsage>> {
+    // qgroup numbers are updated at transaction commit; without a sync a file written a
+    // moment ago would not be counted yet.
+    await run(btrfs.sync(this.#root));
+    const [subvols, qgroups] = await Promise.all([
+      this.#subvolumes(),
+      run(btrfs.qgroupShow(this.#root)).then((r) => parseQgroupShow(r.stdout)),
+    ]);
+    const bySubvol = new Map(qgroups.map((q) => [q.subvolumeId, q]));
+    const result = new Map<string, LayerUsage>();
+    const re = new RegExp(`(?:^|/)${escapeRe(this.#rootName)}/(writable|readonly)/([a-z0-9_-]+)$`);
+    for (const s of subvols) {
+      const m = re.exec(s.path);
+      const q = bySubvol.get(s.id);
+      if (m && q) result.set(m[2]!, { referencedBytes: q.referenced, exclusiveBytes: q.exclusive });
+    }
+    return result;
+  }
+
+  async cleanup(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const id of await readdir(join(this.#root, "tmp"))) {
+      await this.#deleteTree(this.#at("tmp", id));
+      removed.push(id);
+    }
+    // Deleted subvolumes leave their level-0 qgroups behind.
+    await run(btrfs.qgroupClearStale(this.#root)).catch((e: unknown) => {
+      if (!(e instanceof ExecError)) throw e;
+    });
+    return removed;
+  }
+
+  async capacity(): Promise<{ totalBytes: number; freeBytes: number }> {
+    const s = await statfs(this.#root);
+    return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The last three components of a layer path (`<root-name>/<state>/<id>`), as `subvolume list` shows them. */
+function relativeTail(path: string): string {
+  return path.split("/").slice(-3).join("/");
+}
+
+function containsSegment(haystack: string, needle: string): boolean {
+  return haystack.startsWith(needle) || haystack.includes(`/${needle}`);
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

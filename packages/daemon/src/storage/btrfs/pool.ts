@@ -1,0 +1,83 @@
+import { mkdir, open, readFile, stat, statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { run } from "../../lib/exec.ts";
+import { btrfs } from "./commands.ts";
+
+const BTRFS_SUPER_MAGIC = 0x9123683e;
+
+export interface Pool {
+  /** Where the driver keeps its layers. */
+  root: string;
+  /** The btrfs mount point the root lives on. */
+  mount: string;
+  /** Unmounts the pool if this process mounted it. */
+  close(): Promise<void>;
+}
+
+export interface PoolOptions {
+  dataDir: string;
+  /** An existing btrfs mount to use instead of an image file. */
+  pool?: string | undefined;
+  /** Size of the sparse image file made when no pool is given. */
+  sizeBytes: number;
+  /** Folder under an existing pool that belongs to this daemon. */
+  prefix: string;
+  log?: (msg: string) => void;
+}
+
+/**
+ * Opens the daemon's btrfs pool: the configured btrfs mount, or a sparse image file in
+ * the data dir, formatted on first use and loop-mounted at `<data-dir>/pool`. Quotas are
+ * enabled either way, since capacities are qgroup limits.
+ */
+export async function openPool(options: PoolOptions): Promise<Pool> {
+  const log = options.log ?? (() => {});
+  if (options.pool !== undefined) {
+    const fs = await statfs(options.pool).catch(() => null);
+    if (fs?.type !== BTRFS_SUPER_MAGIC) {
+      throw new Error(
+        `Cannot use pool ${JSON.stringify(options.pool)}: it is not a mounted btrfs filesystem`,
+      );
+    }
+    await run(btrfs.quotaEnable(options.pool));
+    const root = join(options.pool, options.prefix);
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    return { root, mount: options.pool, close: async () => {} };
+  }
+
+  const image = join(options.dataDir, "pool.img");
+  const mount = join(options.dataDir, "pool");
+  await mkdir(mount, { recursive: true, mode: 0o700 });
+  let mountedHere = false;
+  if (!(await isMountPoint(mount))) {
+    if (!(await stat(image).catch(() => null))) {
+      log(`Creating a ${options.sizeBytes}-byte sparse btrfs pool image at ${image}`);
+      const fh = await open(image, "wx", 0o600);
+      await fh.truncate(options.sizeBytes);
+      await fh.close();
+      await run(["mkfs.btrfs", "-q", "-L", "strata-pool", image]);
+    }
+    await run(["mount", "-o", "loop,noatime", image, mount]);
+    mountedHere = true;
+  }
+  await run(btrfs.quotaEnable(mount));
+  const root = join(mount, "strata");
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  return {
+    root,
+    mount,
+    close: async () => {
+      if (mountedHere) await run(["umount", mount]);
+    },
+  };
+}
+
+/** Whether `path` is a mount point, from the kernel's mount table. */
+export async function isMountPoint(path: string): Promise<boolean> {
+  const table = await readFile("/proc/self/mountinfo", "utf8");
+  return table.split("\n").some((line) => unescapeMount(line.split(" ")[4] ?? "") === path);
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
