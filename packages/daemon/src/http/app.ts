@@ -75,13 +75,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .status(404)
-      .send({
-        code: "not_found",
-        message: `No route for ${request.method} ${request.url.split("?")[0]}`,
-        requestId: request.id,
-      }),
+    reply.status(404).send({
+      code: "not_found",
+      message: `No route for ${request.method} ${request.url.split("?")[0]}`,
+      requestId: request.id,
+    }),
   );
 
   await app.register(

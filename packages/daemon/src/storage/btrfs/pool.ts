@@ -10,7 +10,7 @@ export interface Pool {
   root: string;
   /** The btrfs mount point the root lives on. */
   mount: string;
-  /** Unmounts the pool if this process mounted it. */
+  /** Unmounts the pool image (a configured pool stays mounted). */
   close(): Promise<void>;
 }
 
@@ -48,7 +48,8 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
   const image = join(options.dataDir, "pool.img");
   const mount = join(options.dataDir, "pool");
   await mkdir(mount, { recursive: true, mode: 0o700 });
-  let mountedHere = false;
+  // The mount at <data-dir>/pool belongs to this daemon even when a crashed predecessor
+  // made it, so shutdown always releases it.
   if (!(await isMountPoint(mount))) {
     if (!(await stat(image).catch(() => null))) {
       log(`Creating a ${options.sizeBytes}-byte sparse btrfs pool image at ${image}`);
@@ -58,7 +59,6 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
       await run(["mkfs.btrfs", "-q", "-L", "strata-pool", image]);
     }
     await run(["mount", "-o", "loop,noatime", image, mount]);
-    mountedHere = true;
   }
   await run(btrfs.quotaEnable(mount));
   const root = join(mount, "strata");
@@ -67,7 +67,7 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
     root,
     mount,
     close: async () => {
-      if (mountedHere) await run(["umount", mount]);
+      await run(["umount", mount]);
     },
   };
 }
