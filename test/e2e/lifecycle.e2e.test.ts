@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { access, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { describe, test } from "node:test";
+import type { Snapshot, Volume } from "@strata/api";
+import { run } from "../../packages/daemon/src/lib/exec.ts";
+import { isMountPoint } from "../../packages/daemon/src/storage/btrfs/pool.ts";
+import { isRoot, TestDaemon, waitFor } from "./harness.ts";
+
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+describe("daemon lifecycle", { skip: !isRoot && "needs root" }, () => {
+  test("SIGTERM shuts down cleanly and releases the pool mount; a restart keeps every volume", async () => {
+    await using d = await TestDaemon.start();
+    const v = (
+      await d.api<Volume>("POST", "/v1/volumes", { slug: "keep", region: "local", capacity: "1GB" })
+    ).body;
+    await writeFile(join(d.poolRoot, "writable", v.id, "f"), "kept");
+    assert.equal(await d.stop(), 0);
+    assert.equal(await isMountPoint(join(d.dataDir, "pool")), false);
+    await d.start();
+    const again = await d.api<Volume>("GET", "/v1/volumes/keep");
+    assert.equal(again.status, 200);
+    assert.equal(again.body.id, v.id);
+    assert.equal(again.body.status, "ready");
+  });
+
+  test("after a crash the reconciler removes half-made and orphaned layers and settles every record", async () => {
+    await using d = await TestDaemon.start();
+    const ok = (
+      await d.api<Volume>("POST", "/v1/volumes", {
+        slug: "survivor",
+        region: "local",
+        capacity: "1GB",
+      })
+    ).body;
+    const snap = (
+      await d.api<Snapshot>("POST", `/v1/volumes/${ok.id}/snapshots`, { slug: "survivor-snap" })
+    ).body;
+    const gone = (
+      await d.api<Volume>("POST", "/v1/volumes", {
+        slug: "lost-data",
+        region: "local",
+        capacity: "1GB",
+      })
+    ).body;
+    await d.crash();
+
+    // The state a crash in the middle of operations leaves behind:
+    await run([
+      "btrfs",
+      "subvolume",
+      "create",
+      join(d.poolRoot, "tmp", "vol_halfmade000000000000"),
+    ]);
+    await run([
+      "btrfs",
+      "subvolume",
+      "create",
+      join(d.poolRoot, "writable", "vol_orphan00000000000000"),
+    ]);
+    await run([
+      "btrfs",
+      "subvolume",
+      "snapshot",
+      "-r",
+      join(d.poolRoot, "writable", ok.id),
+      join(d.poolRoot, "readonly", "snp_orphan00000000000000"),
+    ]);
+    await run(["btrfs", "subvolume", "delete", join(d.poolRoot, "writable", gone.id)]);
+    const db = new DatabaseSync(join(d.dataDir, "strata.db"));
+    const org = (
+      db.prepare("SELECT org_id FROM volumes WHERE id = ?").get(ok.id) as { org_id: string }
+    ).org_id;
+    const now = new Date().toISOString();
+    db.prepare(
+      "INSERT INTO volumes (id, org_id, slug, region, status, capacity, bootable, base_snapshot_id, base_snapshot_slug, created_at) VALUES (?, ?, ?, 'local', 'creating', 1000000000, 0, ?, ?, ?)",
+    ).run("vol_creating000000000000", org, "was-creating", snap.id, snap.slug, now);
+    db.prepare("INSERT INTO slugs (org_id, slug, resource_id) VALUES (?, ?, ?)").run(
+      org,
+      "was-creating",
+      "vol_creating000000000000",
+    );
+    db.prepare(
+      "INSERT INTO snapshots (id, org_id, slug, region, status, volume_id, volume_slug, bootable, created_at) VALUES (?, ?, ?, 'local', 'creating', ?, ?, 0, ?)",
+    ).run("snp_creating000000000000", org, "half-snap", ok.id, ok.slug, now);
+    db.prepare("INSERT INTO slugs (org_id, slug, resource_id) VALUES (?, ?, ?)").run(
+      org,
+      "half-snap",
+      "snp_creating000000000000",
+    );
+    db.close();
+
+    await d.start();
+    assert.deepEqual(await readdir(join(d.poolRoot, "tmp")), []);
+    assert.equal(await exists(join(d.poolRoot, "writable", "vol_orphan00000000000000")), false);
+    assert.equal(await exists(join(d.poolRoot, "readonly", "snp_orphan00000000000000")), false);
+    // The interrupted fork is completed from its snapshot.
+    const resumed = await waitFor("the interrupted volume to settle", async () => {
+      const r = await d.api<Volume>("GET", "/v1/volumes/was-creating");
+      return r.body.status === "creating" ? undefined : r.body;
+    });
+    assert.equal(resumed.status, "ready");
+    assert.ok(await exists(join(d.poolRoot, "writable", "vol_creating000000000000")));
+    // The half-made snapshot had no data: its record is gone and its slug free.
+    assert.equal((await d.api("GET", "/v1/snapshots/half-snap")).status, 404);
+    assert.equal(
+      (await d.api("POST", `/v1/volumes/${ok.id}/snapshots`, { slug: "half-snap" })).status,
+      201,
+    );
+    // A ready volume whose data vanished is reported failed, not ready.
+    const lost = (await d.api<Volume>("GET", "/v1/volumes/lost-data")).body;
+    assert.equal(lost.status, "failed");
+    assert.match(lost.failureReason ?? "", /missing/);
+    assert.equal((await d.api<Volume>("GET", "/v1/volumes/survivor")).body.status, "ready");
+  });
+
+  test("two daemons with different data dirs run side by side without seeing each other", async () => {
+    await using a = await TestDaemon.start();
+    await using b = await TestDaemon.start();
+    assert.notEqual(a.url, b.url);
+    const va = await a.api<Volume>("POST", "/v1/volumes", {
+      slug: "same-slug",
+      region: "local",
+      capacity: "1GB",
+    });
+    const vb = await b.api<Volume>("POST", "/v1/volumes", {
+      slug: "same-slug",
+      region: "local",
+      capacity: "1GB",
+    });
+    assert.equal(va.status, 201);
+    assert.equal(vb.status, 201);
+    assert.deepEqual(
+      (await a.api<Volume[]>("GET", "/v1/volumes")).body.map((v) => v.id),
+      [va.body.id],
+    );
+    assert.equal((await a.api("GET", "/v1/volumes", undefined, b.token)).status, 401);
+    assert.ok(await isMountPoint(join(a.dataDir, "pool")));
+    assert.ok(await isMountPoint(join(b.dataDir, "pool")));
+    await a.stop();
+    assert.equal((await b.api("GET", `/v1/volumes/${vb.body.id}`)).status, 200);
+  });
+
+  test("a snapshot from another region cannot seed a volume (daemon moved to a new region)", async () => {
+    await using d = await TestDaemon.start(["--region", "eu-1"]);
+    const v = (
+      await d.api<Volume>("POST", "/v1/volumes", {
+        slug: "eu-vol",
+        region: "eu-1",
+        capacity: "1GB",
+      })
+    ).body;
+    await d.api("POST", `/v1/volumes/${v.id}/snapshots`, { slug: "eu-snap" });
+    await d.stop();
+    d.args.splice(0, d.args.length, "--region", "us-1");
+    await d.start();
+    const r = await d.api<{ code: string; message: string }>("POST", "/v1/volumes", {
+      slug: "us-vol",
+      region: "us-1",
+      capacity: "1GB",
+      from: "eu-snap",
+    });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.code, "region_mismatch");
+    assert.match(r.body.message, /"eu-1"/);
+  });
+});
