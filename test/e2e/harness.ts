@@ -127,7 +127,7 @@ export class TestDaemon {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
     // A crashed daemon leaves its pool mounted; the next start would reuse it, but the test is over.
-    const { isMountPoint } = await import("../../packages/daemon/src/storage/btrfs/pool.ts");
+    const { isMountPoint } = await import("../../packages/daemon/src/lib/mounts.ts");
     const mount = join(this.dataDir, "pool");
     if (await isMountPoint(mount)) {
       const umount = spawn("umount", [mount]);

@@ -5,7 +5,7 @@ import { DatabaseSync } from "node:sqlite";
 import { describe, test } from "node:test";
 import type { Snapshot, Volume } from "@strata/api";
 import { run } from "../../packages/daemon/src/lib/exec.ts";
-import { isMountPoint } from "../../packages/daemon/src/storage/btrfs/pool.ts";
+import { isMountPoint } from "../../packages/daemon/src/lib/mounts.ts";
 import { isRoot, TestDaemon, waitFor } from "./harness.ts";
 
 const exists = (p: string) =>

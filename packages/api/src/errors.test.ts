@@ -8,7 +8,7 @@ const DOC = new URL("../../../docs/errors.md", import.meta.url);
 test("docs/errors.md documents exactly the codes in ERROR_CODES, with their kind and status", async () => {
   const rows = (await readFile(DOC, "utf8"))
     .split("\n")
-    .map((l) => /^\| `([a-z_]+)` \| (\w+) \| (\d{3}) \|/.exec(l))
+    .map((l) => /^\|\s*`([a-z_]+)`\s*\|\s*(\w+)\s*\|\s*(\d{3})\s*\|/.exec(l))
     .filter((m) => m !== null)
     .map((m) => [m[1], m[2], Number(m[3])]);
   const expected = Object.entries(ERROR_CODES).map(([code, [kind]]) => [

@@ -76,7 +76,6 @@ export const ERROR_CODES = {
     "The snapshot is still being created or has failed, so nothing can start from it.",
   ],
   volume_in_use: ["Conflict", "The volume is attached to a sandbox."],
-  resource_busy: ["Conflict", "Another operation on the same resource is in progress."],
   image_build_failed: [
     "FailedPrecondition",
     "Building the builtin image failed; the reason is in the message.",

@@ -81,7 +81,6 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     builder: new MmdebstrapBuilder(config.debianMirror),
     log,
   });
-  stack.defer(() => images.settle());
   const volumes = new VolumeService({
     db,
     ...repos,
@@ -93,7 +92,11 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     capacity: config.capacity,
     purgeGraceMs: config.purgeGraceMs,
   });
-  stack.defer(() => volumes.settle());
+  // Builds stop first, so that volumes waiting for them settle at once (left creating, resumed next start).
+  stack.defer(async () => {
+    await images.close();
+    await volumes.settle();
+  });
   const snapshots = new SnapshotService({ db, ...repos, driver, locks, log });
 
   await reconcile({ ...repos, driver, volumeService: volumes, log });

@@ -29,11 +29,17 @@ export class MmdebstrapBuilder {
     this.#mirror = mirror;
   }
 
-  async build(name: BuiltinImage, target: string, onPhase: (phase: string) => void): Promise<void> {
+  async build(
+    name: BuiltinImage,
+    target: string,
+    options: { onPhase: (phase: string) => void; signal: AbortSignal },
+  ): Promise<void> {
+    // SIGTERM (spawn's default kill signal) lets mmdebstrap unmount what it mounted in the target.
     await run(mmdebstrapArgv(name, target, this.#mirror), {
+      signal: options.signal,
       onStderrLine: (line) => {
         const m = /^I: (.+?)\.*$/.exec(line);
-        if (m) onPhase(m[1]!);
+        if (m) options.onPhase(m[1]!);
       },
     });
   }

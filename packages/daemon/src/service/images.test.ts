@@ -34,7 +34,7 @@ class ScriptedBuilder implements ImageBuilder {
   async build(
     _name: BuiltinImage,
     target: string,
-    onPhase: (phase: string) => void,
+    { onPhase }: { onPhase: (phase: string) => void },
   ): Promise<void> {
     this.builds++;
     onPhase("downloading");

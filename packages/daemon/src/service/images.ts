@@ -7,7 +7,12 @@ import type { Logger } from "./logger.ts";
 
 /** Fills an empty folder with an image's root filesystem. */
 export interface ImageBuilder {
-  build(name: BuiltinImage, target: string, onPhase: (phase: string) => void): Promise<void>;
+  /** Builds `name` into the empty folder `target`; stops (and rejects) when `signal` aborts. */
+  build(
+    name: BuiltinImage,
+    target: string,
+    options: { onPhase: (phase: string) => void; signal: AbortSignal },
+  ): Promise<void>;
 }
 
 /**
@@ -21,6 +26,7 @@ export class ImageService {
   readonly #builder: ImageBuilder;
   readonly #log: Logger;
   readonly #inFlight = new Map<string, Promise<string>>();
+  readonly #abort = new AbortController();
 
   constructor(deps: {
     repo: ImagesRepo;
@@ -67,6 +73,14 @@ export class ImageService {
 
   /** Resolves with the image's layer id, building it first if needed. */
   ensure(name: BuiltinImage): Promise<string> {
+    if (this.#abort.signal.aborted) {
+      return Promise.reject(
+        new StrataError(
+          "shutting_down",
+          `Cannot build image ${q(name)}: the daemon is shutting down`,
+        ),
+      );
+    }
     const ready = this.readyLayer(name);
     if (ready) return Promise.resolve(ready);
     let build = this.#inFlight.get(name);
@@ -93,9 +107,12 @@ export class ImageService {
     this.#log.info({ image: name }, `Building image ${name}`);
     try {
       await this.#driver.create(work);
-      await this.#builder.build(name, this.#driver.path(work), (phase) => {
-        this.#repo.setPhase(name, phase);
-        this.#log.info({ image: name, phase }, `Building image ${name}: ${phase}`);
+      await this.#builder.build(name, this.#driver.path(work), {
+        onPhase: (phase) => {
+          this.#repo.setPhase(name, phase);
+          this.#log.info({ image: name, phase }, `Building image ${name}: ${phase}`);
+        },
+        signal: this.#abort.signal,
       });
       await this.#driver.snapshot(work, layer);
       await this.#driver.remove(work);
@@ -134,8 +151,9 @@ export class ImageService {
     }
   }
 
-  /** Waits for builds in progress (shutdown). */
-  async settle(): Promise<void> {
+  /** Stops builds in progress and waits for them to clean up (shutdown). */
+  async close(): Promise<void> {
+    this.#abort.abort();
     await Promise.allSettled([...this.#inFlight.values()]);
   }
 }

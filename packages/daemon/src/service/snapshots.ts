@@ -11,6 +11,7 @@ import type { KeyedLock } from "../lib/keyed-lock.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import type { Logger } from "./logger.ts";
 import { claimSlug } from "./slugs.ts";
+import { storageStep } from "./storage-errors.ts";
 import { validateSlug } from "./validate.ts";
 import { snapshotView } from "./views.ts";
 
@@ -90,7 +91,9 @@ export class SnapshotService {
     });
     {
       await using _still = d.quiesce ? await d.quiesce(current.id) : undefined;
-      await d.driver.snapshot(current.id, row.id);
+      await storageStep(`Cannot snapshot volume ${q(current.slug)}`, () =>
+        d.driver.snapshot(current.id, row.id),
+      );
     }
     stack.defer(() => d.driver.remove(row.id));
     d.snapshots.setStatus(row.id, "ready");

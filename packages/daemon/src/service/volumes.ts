@@ -12,6 +12,7 @@ import type { StorageDriver } from "../storage/driver.ts";
 import { ImageService } from "./images.ts";
 import type { Logger } from "./logger.ts";
 import { claimSlug } from "./slugs.ts";
+import { storageStep } from "./storage-errors.ts";
 import { type CapacityLimits, parseCapacity, validateRegion, validateSlug } from "./validate.ts";
 import { volumeView } from "./views.ts";
 
@@ -146,25 +147,27 @@ export class VolumeService {
   /** Makes the volume's layer and marks it ready; undoes the layer on failure. */
   async #materialise(id: string, source: Source): Promise<void> {
     const d = this.#d;
+    // Wait for the image before taking the volume's lock, so a delete is not held up by a build.
+    const imageLayer =
+      source.kind === "image" && ImageService.isBuiltin(source.image)
+        ? await d.images.ensure(source.image)
+        : undefined;
     using _lock = await d.locks.acquire(id);
-    const row = d.volumes.byId(id);
-    if (!row || row.deleted_at !== null) return; // deleted while it waited for its image
-    let from: string | undefined;
     // Held so that a concurrent delete of the source snapshot waits for the fork.
     using _source = source.kind === "snapshot" ? await d.locks.acquire(source.id) : undefined;
-    if (source.kind === "snapshot") {
-      if (!d.snapshots.byId(source.id)) {
-        throw new StrataError(
-          "snapshot_not_found",
-          `Cannot create volume ${q(row.slug)}: snapshot ${q(source.slug)} was deleted meanwhile`,
-        );
-      }
-      from = source.id;
+    const row = d.volumes.byId(id);
+    if (!row || row.deleted_at !== null) return; // deleted while it waited for its image
+    if (source.kind === "snapshot" && !d.snapshots.byId(source.id)) {
+      throw new StrataError(
+        "snapshot_not_found",
+        `Cannot create volume ${q(row.slug)}: snapshot ${q(source.slug)} was deleted meanwhile`,
+      );
     }
-    if (source.kind === "image" && ImageService.isBuiltin(source.image))
-      from = await d.images.ensure(source.image);
+    const from = source.kind === "snapshot" ? source.id : imageLayer;
     await using stack = new AsyncDisposableStack();
-    await d.driver.create(id, { from, capacityBytes: row.capacity });
+    await storageStep(`Cannot create volume ${q(row.slug)}`, () =>
+      d.driver.create(id, { from, capacityBytes: row.capacity }),
+    );
     stack.defer(() => d.driver.remove(id));
     d.volumes.setStatus(id, "ready");
     stack.move();
@@ -175,6 +178,8 @@ export class VolumeService {
     try {
       await this.#materialise(id, { kind: "image", image });
     } catch (err) {
+      // Left `creating`: the next start's reconciler resumes it.
+      if (err instanceof StrataError && err.code === "shutting_down") return;
       const reason = err instanceof Error ? err.message : String(err);
       this.#d.volumes.setStatus(id, "failed", reason);
       this.#d.log.error({ volume: id, err: reason }, "Creating volume failed");

@@ -1,6 +1,7 @@
 import { lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { ExecError, run } from "../../lib/exec.ts";
+import { unmountBelow } from "../../lib/mounts.ts";
 import {
   assertLayerId,
   type LayerEntry,
@@ -113,6 +114,7 @@ export class BtrfsDriver implements StorageDriver {
    * refuses to delete a subvolume that still contains one.
    */
   async #deleteTree(path: string): Promise<void> {
+    await unmountBelow(path);
     const rel = relativeTail(path);
     const nested = (await this.#subvolumes())
       .filter((s) => containsSegment(s.path, `${rel}/`))

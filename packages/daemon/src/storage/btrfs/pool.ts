@@ -1,6 +1,7 @@
-import { mkdir, open, readFile, stat, statfs } from "node:fs/promises";
+import { mkdir, open, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../../lib/exec.ts";
+import { isMountPoint, unmountBelow } from "../../lib/mounts.ts";
 import { btrfs } from "./commands.ts";
 
 const BTRFS_SUPER_MAGIC = 0x9123683e;
@@ -67,17 +68,8 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
     root,
     mount,
     close: async () => {
+      await unmountBelow(mount);
       await run(["umount", mount]);
     },
   };
-}
-
-/** Whether `path` is a mount point, from the kernel's mount table. */
-export async function isMountPoint(path: string): Promise<boolean> {
-  const table = await readFile("/proc/self/mountinfo", "utf8");
-  return table.split("\n").some((line) => unescapeMount(line.split(" ")[4] ?? "") === path);
-}
-
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
