@@ -11,7 +11,7 @@
  */
 import { spawnSync } from "node:child_process";
 
-const UNIT = ["packages/*/src/**/*.test.ts", "tools/**/*.test.ts"];
+const UNIT = ["packages/*/src/**/*.test.ts", "tools/**/*.test.ts", "bench/**/*.test.ts"];
 const E2E = ["test/e2e/**/*.test.ts"];
 
 const arg = process.argv[2];
