@@ -1,0 +1,70 @@
+import type { Command } from "commander";
+import { Context } from "../context.ts";
+import { CliError, snapshotDetails, snapshotsTable } from "../output.ts";
+import { collect, pageSize, parseLimit } from "./args.ts";
+
+/** `strata snapshots create|list|get|delete`. */
+export function snapshotsCommand(program: Command): void {
+  const snapshots = program
+    .command("snapshots")
+    .alias("snapshot")
+    .description("Manage snapshots: read-only, point-in-time copies of volumes");
+
+  snapshots
+    .command("create")
+    .description("Snapshot a volume, instantly whatever its size")
+    .argument("<volume>", "the volume's id or slug")
+    .argument("<snapshot>", "the new snapshot's slug, shared with volume slugs")
+    .action(async (volume: string, slug: string, _opts: unknown, cmd: Command) => {
+      const ctx = Context.of(cmd);
+      const snapshot = await ctx.client.volumes.snapshot(volume, { slug });
+      if (ctx.json) ctx.printJson(snapshot);
+      else ctx.print(snapshotDetails(snapshot, ctx));
+    });
+
+  snapshots
+    .command("list")
+    .alias("ls")
+    .description("List snapshots")
+    .option("--search <text>", "only snapshots whose id or slug contains this text")
+    .option("--limit <n>", "show at most n snapshots (default: all)", parseLimit)
+    .action(async (opts: { search?: string; limit?: number }, cmd: Command) => {
+      const ctx = Context.of(cmd);
+      const list = await ctx.client.snapshots.list({
+        search: opts.search,
+        limit: pageSize(opts.limit),
+      });
+      const items = await collect(list, opts.limit);
+      if (ctx.json) ctx.printJson(items);
+      else if (items.length === 0) ctx.print("No snapshots.");
+      else ctx.print(snapshotsTable(items, ctx));
+    });
+
+  snapshots
+    .command("get")
+    .description("Show one snapshot")
+    .argument("<idOrSlug>", "the snapshot's id or slug")
+    .action(async (idOrSlug: string, _opts: unknown, cmd: Command) => {
+      const ctx = Context.of(cmd);
+      const snapshot = await ctx.client.snapshots.get(idOrSlug);
+      if (!snapshot) {
+        throw new CliError(`Snapshot ${JSON.stringify(idOrSlug)} not found`, {
+          hint: 'run "strata snapshots list" to see your snapshots',
+        });
+      }
+      if (ctx.json) ctx.printJson(snapshot);
+      else ctx.print(snapshotDetails(snapshot, ctx));
+    });
+
+  snapshots
+    .command("delete")
+    .alias("rm")
+    .description("Delete a snapshot (volumes made from it keep working)")
+    .argument("<idOrSlug>", "the snapshot's id or slug")
+    .action(async (idOrSlug: string, _opts: unknown, cmd: Command) => {
+      const ctx = Context.of(cmd);
+      await ctx.client.snapshots.delete(idOrSlug);
+      if (ctx.json) ctx.printJson({ deleted: idOrSlug });
+      else ctx.print(`Deleted snapshot ${JSON.stringify(idOrSlug)}.`);
+    });
+}

@@ -1,0 +1,287 @@
+import { styleText } from "node:util";
+import {
+  ApiError,
+  type DoctorReport,
+  formatSize,
+  type Image,
+  NetworkError,
+  type Snapshot,
+  StrataError,
+  type Volume,
+} from "@strata/sdk";
+import Table from "cli-table3";
+
+/** How text is rendered: colours only on a terminal. */
+export interface RenderOptions {
+  color?: boolean;
+}
+
+type Color = "bold" | "green" | "yellow" | "red" | "dim";
+
+/** Applies a colour when `color` is set; the caller decides whether the stream is a TTY. */
+export function paint(text: string, format: Color, opts: RenderOptions): string {
+  return opts.color ? styleText(format, text, { validateStream: false }) : text;
+}
+
+const BORDERLESS = {
+  top: "",
+  "top-mid": "",
+  "top-left": "",
+  "top-right": "",
+  bottom: "",
+  "bottom-mid": "",
+  "bottom-left": "",
+  "bottom-right": "",
+  left: "",
+  "left-mid": "",
+  mid: "",
+  "mid-mid": "",
+  right: "",
+  "right-mid": "",
+  middle: "  ",
+};
+
+/**
+ * Renders rows as space-separated, left-aligned columns under an upper-case header, like
+ * `deno sandbox snapshots list`: no borders, no trailing spaces.
+ */
+export function renderTable(head: string[], rows: string[][], opts: RenderOptions = {}): string {
+  const table = new Table({
+    head: head.map((h) => paint(h, "bold", opts)),
+    chars: BORDERLESS,
+    style: { "padding-left": 0, "padding-right": 0, head: [], border: [], compact: true },
+  });
+  table.push(...rows);
+  return table
+    .toString()
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .join("\n");
+}
+
+function yesNo(value: boolean): string {
+  return value ? "yes" : "no";
+}
+
+function status(value: string, opts: RenderOptions): string {
+  const color: Color = value === "ready" ? "green" : value === "failed" ? "red" : "yellow";
+  return paint(value, color, opts);
+}
+
+/** `ID  SLUG  REGION  CAPACITY  USED  BOOTABLE  STATUS`; USED is what counts against capacity. */
+export function volumesTable(volumes: Volume[], opts: RenderOptions = {}): string {
+  return renderTable(
+    ["ID", "SLUG", "REGION", "CAPACITY", "USED", "BOOTABLE", "STATUS"],
+    volumes.map((v) => [
+      v.id,
+      v.slug,
+      v.region,
+      formatSize(v.capacity),
+      formatSize(v.estimatedFlattenedSize),
+      yesNo(v.bootable),
+      status(v.status, opts),
+    ]),
+    opts,
+  );
+}
+
+/** `ID  SLUG  REGION  ALLOCATED  FLATTENED  BOOTABLE  VOLUME`. */
+export function snapshotsTable(snapshots: Snapshot[], opts: RenderOptions = {}): string {
+  return renderTable(
+    ["ID", "SLUG", "REGION", "ALLOCATED", "FLATTENED", "BOOTABLE", "VOLUME"],
+    snapshots.map((s) => [
+      s.id,
+      s.slug,
+      s.region,
+      formatSize(s.allocatedSize),
+      formatSize(s.flattenedSize),
+      yesNo(s.bootable),
+      s.volume?.slug ?? "-",
+    ]),
+    opts,
+  );
+}
+
+/** `NAME  STATUS  SIZE  BUILT  DETAIL`; DETAIL is the build phase or the failure reason. */
+export function imagesTable(images: Image[], opts: RenderOptions = {}): string {
+  return renderTable(
+    ["NAME", "STATUS", "SIZE", "BUILT", "DETAIL"],
+    images.map((i) => [
+      i.name,
+      status(i.status, opts),
+      i.sizeBytes === null ? "-" : formatSize(i.sizeBytes),
+      i.builtAt ?? "-",
+      (i.status === "failed" ? i.failureReason : i.phase) ?? "",
+    ]),
+    opts,
+  );
+}
+
+function describeBase(base: Volume["base"]): string {
+  if (base === null) return "empty";
+  if (base.kind === "image") return base.image;
+  return `snapshot ${base.snapshot.slug} (${base.snapshot.id})`;
+}
+
+/** Aligned `Key  value` lines. */
+export function renderFields(fields: [string, string][]): string {
+  const width = Math.max(...fields.map(([k]) => k.length));
+  return fields.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+/** One volume, field by field. */
+export function volumeDetails(v: Volume, opts: RenderOptions = {}): string {
+  const fields: [string, string][] = [
+    ["ID", v.id],
+    ["Slug", v.slug],
+    ["Region", v.region],
+    ["Status", status(v.status, opts)],
+    ["Capacity", formatSize(v.capacity)],
+    ["Used", formatSize(v.estimatedFlattenedSize)],
+    ["Allocated", formatSize(v.estimatedAllocatedSize)],
+    ["Bootable", yesNo(v.bootable)],
+    ["Base", describeBase(v.base)],
+    ["Attached to", v.attachedTo ?? "-"],
+    ["Created", v.createdAt],
+  ];
+  if (v.failureReason) fields.push(["Failure", v.failureReason]);
+  return renderFields(fields);
+}
+
+/** One snapshot, field by field. */
+export function snapshotDetails(s: Snapshot, opts: RenderOptions = {}): string {
+  const fields: [string, string][] = [
+    ["ID", s.id],
+    ["Slug", s.slug],
+    ["Region", s.region],
+    ["Status", status(s.status, opts)],
+    ["Allocated", formatSize(s.allocatedSize)],
+    ["Flattened", formatSize(s.flattenedSize)],
+    ["Bootable", yesNo(s.bootable)],
+    ["Volume", s.volume ? `${s.volume.slug} (${s.volume.id})` : "- (deleted)"],
+    ["Created", s.createdAt],
+  ];
+  if (s.failureReason) fields.push(["Failure", s.failureReason]);
+  return renderFields(fields);
+}
+
+/**
+ * The doctor's checks, one line each (`ok`, `warn` or `FAIL`), a `fix:` line under each
+ * failed one, then a summary.
+ */
+export function doctorText(report: DoctorReport, opts: RenderOptions = {}): string {
+  const width = Math.max(0, ...report.checks.map((c) => c.name.length));
+  const lines: string[] = [];
+  for (const c of report.checks) {
+    const label = c.ok
+      ? paint("ok  ", "green", opts)
+      : c.severity === "fatal"
+        ? paint("FAIL", "red", opts)
+        : paint("warn", "yellow", opts);
+    lines.push(`${label}  ${c.name.padEnd(width)}  ${c.detail}`);
+    if (!c.ok && c.fix) lines.push(`      fix: ${c.fix}`);
+  }
+  const failed = report.checks.filter((c) => !c.ok && c.severity === "fatal").length;
+  const warned = report.checks.filter((c) => !c.ok && c.severity === "warn").length;
+  lines.push("");
+  if (report.ok && warned === 0) lines.push("All checks passed.");
+  else if (report.ok) lines.push(`${plural(warned, "warning")}; stratad can run with less.`);
+  else lines.push(`${plural(failed, "check")} failed, ${plural(warned, "warning")}.`);
+  return lines.join("\n");
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** Pretty-printed JSON, as `--json` prints it. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}
+
+/** Exit codes: 0 ok, 1 API or command error, 2 usage error, 3 daemon unreachable. */
+export const EXIT = { ok: 0, error: 1, usage: 2, network: 3 } as const;
+
+/** A failure the CLI itself reports, with an optional hint line and exit code. */
+export class CliError extends Error {
+  readonly hint: string | undefined;
+  readonly exitCode: number;
+
+  constructor(
+    message: string,
+    options: { hint?: string; exitCode?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "CliError";
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? EXIT.error;
+  }
+}
+
+const TOKEN_HINT =
+  "set STRATA_TOKEN (or pass --token), or run strata on the daemon host as root so it reads the admin token file";
+
+/** A hint line for each code where one helps. */
+const HINTS: Record<string, string | ((err: StrataError) => string)> = {
+  unauthenticated: TOKEN_HINT,
+  missing_token: TOKEN_HINT,
+  network_error:
+    'is stratad running? Start it with "npm start", or point --endpoint (STRATA_ENDPOINT) at it',
+  invalid_endpoint: "give a URL such as http://127.0.0.1:7070",
+  invalid_response: "is the endpoint a Strata daemon? Check --endpoint (STRATA_ENDPOINT)",
+  slug_taken: "choose another slug: volumes and snapshots share one namespace",
+  invalid_capacity: "give a size such as 10GB, 512MiB, or a number of bytes",
+  invalid_region: 'omit --region to use the daemon\'s own region ("strata version" shows it)',
+  region_mismatch: "a volume must be in the same region as the snapshot it starts from",
+  volume_not_found: 'run "strata volumes list" to see your volumes',
+  snapshot_not_found: 'run "strata snapshots list" to see your snapshots',
+  volume_in_use: "stop the sandbox that has it attached first",
+  volume_failed: 'delete the volume ("strata volumes delete <slug>") and retry',
+  image_build_failed: 'the next volume create retries the build; "strata doctor" checks the host',
+  pool_full: "free space by deleting volumes or snapshots you no longer need",
+  internal: (err) =>
+    err instanceof ApiError && err.requestId
+      ? `the daemon's log has the details under request id ${err.requestId}`
+      : "the daemon's log has the details",
+};
+
+/**
+ * Turns any error into what the CLI prints on stderr and the exit code: `error:` and the
+ * message, per-field details, a `hint:` line where one helps, and with `debug` the stack.
+ */
+export function describeError(
+  err: unknown,
+  opts: { debug?: boolean } & RenderOptions = {},
+): { text: string; exitCode: number } {
+  const lines: string[] = [];
+  const message = err instanceof Error ? err.message : String(err);
+  lines.push(`${paint("error:", "red", opts)} ${message}`);
+  let hint: string | undefined;
+  let exitCode: number = EXIT.error;
+  if (err instanceof CliError) {
+    hint = err.hint;
+    exitCode = err.exitCode;
+  } else if (err instanceof StrataError) {
+    if (err instanceof ApiError) {
+      for (const d of err.details ?? []) lines.push(`  ${d.path}: ${d.message}`);
+    }
+    const h = HINTS[err.code];
+    hint = typeof h === "function" ? h(err) : h;
+    if (err instanceof NetworkError) exitCode = EXIT.network;
+  } else if (!opts.debug) {
+    hint = "this looks like a bug in strata; run again with --debug for the stack trace";
+  }
+  if (hint) lines.push(`${paint("hint:", "dim", opts)} ${hint}`);
+  if (opts.debug) {
+    if (err instanceof ApiError) {
+      lines.push(
+        `debug: status ${err.status}, code ${err.code}, request id ${err.requestId ?? "-"}`,
+      );
+    }
+    if (err instanceof Error && err.stack) lines.push(err.stack);
+    if (err instanceof Error && err.cause instanceof Error && err.cause.stack) {
+      lines.push(`caused by: ${err.cause.stack}`);
+    }
+  }
+  return { text: lines.join("\n"), exitCode };
+}

@@ -1,0 +1,111 @@
+import type { DoctorReport, Health } from "@strata/api";
+import { Images } from "./images.ts";
+import { Snapshots } from "./snapshots.ts";
+import { Transport } from "./transport.ts";
+import { Volumes } from "./volumes.ts";
+
+/** How a {@link Client} reaches the daemon. Every field is optional. */
+export interface ClientOptions {
+  /**
+   * The daemon's URL. Defaults to `STRATA_ENDPOINT`, then `http://127.0.0.1:7070`.
+   * A path prefix (behind a reverse proxy) is kept.
+   */
+  endpoint?: string;
+  /**
+   * The API token. Defaults to `STRATA_TOKEN`, then the admin token file
+   * `${STRATA_DATA_DIR ?? "/var/lib/strata"}/admin.token` when readable. Only requests
+   * that need auth fail, with code `missing_token`, when there is none.
+   */
+  token?: string;
+  /** A `fetch` to use instead of the global one (logging, tests, proxies). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * The entry point of the SDK: one client per daemon, holding `volumes`, `snapshots` and
+ * `images`.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@strata/sdk";
+ *
+ * const client = new Client(); // STRATA_ENDPOINT / STRATA_TOKEN, or the local admin token
+ * const volume = await client.volumes.create({ slug: "data", capacity: "10GB" });
+ * for await (const v of await client.volumes.list()) console.log(v.slug);
+ * ```
+ */
+export class Client {
+  /** Volumes: create, list, get, delete, snapshot. */
+  readonly volumes: Volumes;
+  /** Snapshots: list, get, delete. */
+  readonly snapshots: Snapshots;
+  /** Builtin base images and their build status. */
+  readonly images: Images;
+  readonly #t: Transport;
+  #region: Promise<string> | undefined;
+
+  /**
+   * Creates a client. Throws `invalid_endpoint` for a URL that is not http(s); never
+   * contacts the daemon by itself.
+   *
+   * @example
+   * ```ts
+   * const client = new Client({ endpoint: "http://10.0.0.5:7070", token: process.env.MY_TOKEN });
+   * ```
+   */
+  constructor(options: ClientOptions = {}) {
+    this.#t = new Transport(options);
+    this.volumes = new Volumes(this.#t, () => this.#defaultRegion());
+    this.snapshots = new Snapshots(this.#t);
+    this.images = new Images(this.#t);
+  }
+
+  /**
+   * The endpoint this client talks to, without a trailing slash.
+   *
+   * @example
+   * ```ts
+   * new Client().endpoint; // "http://127.0.0.1:7070"
+   * ```
+   */
+  get endpoint(): string {
+    return this.#t.endpoint;
+  }
+
+  /**
+   * Checks that the daemon is up; needs no token. Returns its version and region.
+   *
+   * @example
+   * ```ts
+   * const { version, region } = await client.health();
+   * ```
+   */
+  health(options: { signal?: AbortSignal } = {}): Promise<Health> {
+    return this.#t.json<Health>("GET", "/health", { auth: false, signal: options.signal });
+  }
+
+  /**
+   * Runs the daemon's host checks (tools, kernel features, cgroup mode), each with a fix
+   * when it fails.
+   *
+   * @example
+   * ```ts
+   * const report = await client.doctor();
+   * for (const c of report.checks) if (!c.ok) console.log(c.name, c.fix);
+   * ```
+   */
+  doctor(options: { signal?: AbortSignal } = {}): Promise<DoctorReport> {
+    return this.#t.json<DoctorReport>("GET", "/doctor", { signal: options.signal });
+  }
+
+  /** The daemon's region, asked once; a failed lookup is retried by the next call. */
+  #defaultRegion(): Promise<string> {
+    if (!this.#region) {
+      this.#region = this.health().then((h) => h.region);
+      this.#region.catch(() => {
+        this.#region = undefined;
+      });
+    }
+    return this.#region;
+  }
+}

@@ -1,0 +1,194 @@
+import type { ErrorCode } from "@strata/api";
+
+/**
+ * Codes the SDK raises itself, beside the daemon's catalogue ({@link ErrorCode}):
+ *
+ * - `missing_token`: a request needs a token and none was given or found.
+ * - `invalid_endpoint`: the endpoint is not an absolute http(s) URL.
+ * - `invalid_response`: the daemon answered with a body the SDK cannot read.
+ * - `network_error`: the daemon could not be reached at all.
+ * - `volume_failed`: a volume being created ended in status `failed`.
+ */
+export type SdkErrorCode =
+  | "missing_token"
+  | "invalid_endpoint"
+  | "invalid_response"
+  | "network_error"
+  | "volume_failed";
+
+/** Every code a {@link StrataError} may carry; other strings may appear from newer daemons. */
+export type StrataErrorCode = ErrorCode | SdkErrorCode | (string & {});
+
+/**
+ * The base of every error the SDK throws on purpose. One `instanceof` tells a Strata
+ * failure from a bug; `.code` is a stable snake_case string to branch on.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.volumes.create({ slug: "data", capacity: "10GB" });
+ * } catch (err) {
+ *   if (err instanceof StrataError && err.code === "slug_taken") console.log("pick another slug");
+ *   else throw err;
+ * }
+ * ```
+ */
+export class StrataError extends Error {
+  /** Stable snake_case code: the daemon's (`slug_taken`, ...) or the SDK's (`missing_token`, ...). */
+  readonly code: StrataErrorCode;
+
+  constructor(code: StrataErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StrataError";
+    this.code = code;
+  }
+}
+
+/** One invalid field of an `invalid_request` error. */
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/**
+ * The daemon answered with an error status. `.code` comes from the daemon's catalogue, or
+ * is `invalid_response` when the body was not a Strata error object.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.volumes.delete("data");
+ * } catch (err) {
+ *   if (err instanceof ApiError && err.code === "volume_in_use") console.log(err.message);
+ *   else throw err;
+ * }
+ * ```
+ */
+export class ApiError extends StrataError {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The daemon's request id, to find its log lines; from the body or `x-request-id`. */
+  readonly requestId: string | undefined;
+  /** Per-field details of an `invalid_request` error. */
+  readonly details: ErrorDetail[] | undefined;
+
+  constructor(init: {
+    status: number;
+    code: StrataErrorCode;
+    message: string;
+    requestId?: string | undefined;
+    details?: ErrorDetail[] | undefined;
+    cause?: unknown;
+  }) {
+    super(init.code, init.message, { cause: init.cause });
+    this.name = "ApiError";
+    this.status = init.status;
+    this.requestId = init.requestId;
+    this.details = init.details;
+  }
+
+  /**
+   * @internal
+   * Builds the error for a non-2xx response from its status, body text and request id
+   * header. A body that is not `{code, message}` JSON gives code `invalid_response`.
+   */
+  static fromResponse(init: {
+    status: number;
+    body: string;
+    url: string;
+    requestId?: string | undefined;
+  }): ApiError {
+    const parsed = parseErrorBody(init.body);
+    if (parsed) {
+      return new ApiError({
+        status: init.status,
+        code: parsed.code,
+        message: parsed.message,
+        requestId: parsed.requestId ?? init.requestId,
+        details: parsed.details,
+      });
+    }
+    const snippet = init.body.trim().slice(0, 200);
+    return new ApiError({
+      status: init.status,
+      code: "invalid_response",
+      message: `Request to ${init.url} failed with status ${init.status}, and the body is not a Strata error object${snippet ? `: ${JSON.stringify(snippet)}` : ""}`,
+      requestId: init.requestId,
+    });
+  }
+}
+
+/**
+ * The daemon could not be reached: connection refused, DNS failure, reset, TLS error.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.health();
+ * } catch (err) {
+ *   if (err instanceof NetworkError) console.log(`stratad is down at ${err.endpoint}`);
+ *   else throw err;
+ * }
+ * ```
+ */
+export class NetworkError extends StrataError {
+  /** The endpoint the SDK tried to reach. */
+  readonly endpoint: string;
+
+  constructor(endpoint: string, cause: unknown) {
+    super(
+      "network_error",
+      `Cannot reach the Strata daemon at ${endpoint}: ${describeCause(cause)}. Is stratad running there?`,
+      { cause },
+    );
+    this.name = "NetworkError";
+    this.endpoint = endpoint;
+  }
+}
+
+function parseErrorBody(
+  text: string,
+): { code: string; message: string; requestId?: string; details?: ErrorDetail[] } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.code !== "string" || typeof v.message !== "string") return undefined;
+  const details = Array.isArray(v.details)
+    ? v.details.filter(
+        (d): d is ErrorDetail =>
+          typeof d === "object" &&
+          d !== null &&
+          typeof (d as Record<string, unknown>).path === "string" &&
+          typeof (d as Record<string, unknown>).message === "string",
+      )
+    : undefined;
+  return {
+    code: v.code,
+    message: v.message,
+    ...(typeof v.requestId === "string" ? { requestId: v.requestId } : {}),
+    ...(details ? { details } : {}),
+  };
+}
+
+/** Node's fetch says only "fetch failed"; the useful part (ECONNREFUSED, ...) is in `cause`. */
+function describeCause(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    if (e instanceof Error) {
+      const code = (e as { code?: unknown }).code;
+      if (e.message && e.message !== "fetch failed") parts.push(e.message);
+      else if (typeof code === "string") parts.push(code);
+      e = e.cause;
+    } else {
+      parts.push(String(e));
+      break;
+    }
+  }
+  return parts.length > 0 ? parts.join(": ") : "fetch failed";
+}

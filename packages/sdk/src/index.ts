@@ -1,0 +1,45 @@
+/**
+ * @module
+ * `@strata/sdk`: the TypeScript client for Strata, shaped like `@deno/sandbox`.
+ *
+ * @example
+ * ```ts
+ * import { Client, StrataError } from "@strata/sdk";
+ *
+ * const client = new Client();
+ * const volume = await client.volumes.create({ slug: "data", capacity: "10GB", from: "builtin:debian-13" });
+ * const snapshot = await client.volumes.snapshot(volume.slug, { slug: "data-v1" });
+ * ```
+ */
+export type {
+  BuiltinImage,
+  DoctorCheck,
+  DoctorReport,
+  ErrorCode,
+  Health,
+  Image,
+  ImageStatus,
+  ResourceRef,
+  Snapshot,
+  SnapshotCreate,
+  SnapshotStatus,
+  Volume,
+  VolumeBase,
+  VolumeStatus,
+} from "@strata/api";
+/** Size helpers of the wire contract: `parseSize("10GB")`, `formatSize(1_500_000_000)` → `"1.5 GB"`. */
+export { formatSize, parseSize } from "@strata/api";
+export { Client, type ClientOptions } from "./client.ts";
+export { DEFAULT_DATA_DIR, DEFAULT_ENDPOINT } from "./config.ts";
+export {
+  ApiError,
+  type ErrorDetail,
+  NetworkError,
+  type SdkErrorCode,
+  StrataError,
+  type StrataErrorCode,
+} from "./errors.ts";
+export type { Images } from "./images.ts";
+export { type ListOptions, PaginatedList } from "./paginated-list.ts";
+export type { Snapshots } from "./snapshots.ts";
+export type { VolumeCreateOptions, VolumeInit, Volumes } from "./volumes.ts";
