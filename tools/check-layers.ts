@@ -34,8 +34,8 @@ const ROOT_FILES = new Set(["main", "daemon", "config"]);
 /** Which npm workspace packages each package may import. */
 const PACKAGE_RULES: Record<string, readonly string[]> = {
   api: [],
-  sdk: ["@strata/api"],
-  cli: ["@strata/sdk", "@strata/api"],
+  sdk: ["@strata/api", "@strata/api/sizes"],
+  cli: ["@strata/sdk", "@strata/api", "@strata/api/sizes"],
   daemon: ["@strata/api"],
 };
 
@@ -74,7 +74,7 @@ for (const pkg of Object.keys(PACKAGE_RULES)) {
       }
       if (!spec.startsWith(".")) continue;
       const target = resolve(dirname(file), spec);
-      if (!target.startsWith(src)) {
+      if (!target.startsWith(join(ROOT, "packages", pkg, "/"))) {
         problems.push(`${where}: imports ${spec}, outside its package`);
         continue;
       }

@@ -51,6 +51,33 @@ export const ERROR_CODES = {
   ],
   invalid_region: ["InvalidArgument", "The region is not one this daemon serves."],
   invalid_source: ["InvalidArgument", "A `from` value is neither a builtin image nor a snapshot."],
+  invalid_mount_path: [
+    "InvalidArgument",
+    "A volume mount path is not a normalised absolute path, is reserved, or overlaps another.",
+  ],
+  invalid_labels: [
+    "InvalidArgument",
+    "Too many labels, or a key or value out of the documented limits.",
+  ],
+  invalid_env: ["InvalidArgument", "An environment variable name or value is not valid."],
+  invalid_timeout: [
+    "InvalidArgument",
+    'A timeout is not a duration such as "30m", or is too long.',
+  ],
+  invalid_limits: ["InvalidArgument", "A memory or cpus limit is malformed or out of range."],
+  invalid_port: ["InvalidArgument", "A port is not between 1 and 65535."],
+  invalid_allow_net: [
+    "InvalidArgument",
+    "An allowNet entry is not a host, *.domain, host:port, IP or CIDR.",
+  ],
+  root_not_bootable: [
+    "FailedPrecondition",
+    "The root volume or snapshot has no operating system (it was not made from a bootable source).",
+  ],
+  runtime_unavailable: [
+    "FailedPrecondition",
+    "The requested runtime is not installed on this host.",
+  ],
   unauthenticated: [
     "Unauthenticated",
     "The Authorization header is missing, malformed, or holds an unknown token.",
@@ -76,6 +103,20 @@ export const ERROR_CODES = {
     "The snapshot is still being created or has failed, so nothing can start from it.",
   ],
   volume_in_use: ["Conflict", "The volume is attached to a sandbox."],
+  sandbox_not_found: ["NotFound", "No sandbox with that id exists in the organisation."],
+  sandbox_not_running: [
+    "FailedPrecondition",
+    "The sandbox has stopped (or is stopping), so nothing can run in it.",
+  ],
+  sandbox_start_failed: [
+    "Unavailable",
+    "The sandbox could not be started; the reason is in the message.",
+  ],
+  file_not_found: ["NotFound", "A path inside the sandbox does not exist (ENOENT)."],
+  file_error: [
+    "InvalidArgument",
+    "A file operation inside the sandbox failed; `errno` names why (EACCES, ENOTDIR, EISDIR, EEXIST, ...).",
+  ],
   image_build_failed: [
     "FailedPrecondition",
     "Building the builtin image failed; the reason is in the message.",
@@ -98,6 +139,8 @@ export interface ApiErrorBody {
   message: string;
   /** The request id, to find the matching daemon log lines. */
   requestId?: string;
+  /** The errno name of a failed file operation (`file_not_found`, `file_error`). */
+  errno?: string;
   /** Per-field details for `invalid_request`. */
   details?: { path: string; message: string }[];
 }

@@ -9,6 +9,7 @@ export * from "./common.ts";
 export * from "./doctor.ts";
 export * from "./errors.ts";
 export * from "./image.ts";
+export * from "./sandbox.ts";
 export * from "./sizes.ts";
 export * from "./snapshot.ts";
 export * from "./volume.ts";

@@ -28,7 +28,8 @@ export type {
   VolumeStatus,
 } from "@strata/api";
 /** Size helpers of the wire contract: `parseSize("10GB")`, `formatSize(1_500_000_000)` → `"1.5 GB"`. */
-export { formatSize, parseSize } from "@strata/api";
+// The sizes module alone: the SDK does not load zod at run time.
+export { formatSize, parseSize } from "@strata/api/sizes";
 export { Client, type ClientOptions } from "./client.ts";
 export { DEFAULT_DATA_DIR, DEFAULT_ENDPOINT } from "./config.ts";
 export {

@@ -1,0 +1,143 @@
+import { z } from "zod";
+import { ResourceRef } from "./common.ts";
+
+export const SANDBOX_STATUSES = ["starting", "ready", "stopping", "stopped"] as const;
+export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
+
+export const RUNTIMES = ["crun", "runsc"] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+/** Documented limits of `labels`. */
+export const LABEL_LIMITS = { count: 10, keyBytes: 64, valueBytes: 256 } as const;
+
+/** Body of `POST /v1/sandboxes`. */
+export const SandboxCreate = z.strictObject({
+  region: z.string().optional().describe("Defaults to the daemon's region"),
+  root: z
+    .string()
+    .optional()
+    .describe(
+      "A bootable volume (writable, persists, one sandbox at a time) or snapshot (ephemeral copy) by id or slug; default builtin:debian-13",
+    ),
+  volumes: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('Absolute mount path → volume id or slug, e.g. {"/data": "my-dataset"}'),
+  labels: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe(
+      `At most ${LABEL_LIMITS.count} labels; keys ≤ ${LABEL_LIMITS.keyBytes} bytes, values ≤ ${LABEL_LIMITS.valueBytes} bytes`,
+    ),
+  env: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe("Environment of every command run in the sandbox"),
+  timeout: z
+    .string()
+    .optional()
+    .describe('"30m", "600s", "2h": the sandbox is killed then; absent: lives until killed'),
+  memory: z
+    .union([z.number(), z.string()])
+    .optional()
+    .describe('Memory limit: bytes or "1GiB" (default 1GiB)'),
+  cpus: z.number().optional().describe("CPU limit in cores, e.g. 0.5 (default 1)"),
+  port: z
+    .number()
+    .int()
+    .optional()
+    .describe("An HTTP port inside the sandbox to expose through the daemon's proxy"),
+  runtime: z.enum(RUNTIMES).optional().describe('"crun" (default) or "runsc" (gVisor)'),
+  allowNet: z
+    .array(z.string())
+    .optional()
+    .describe('Egress allow-list: "host", "*.domain", "host:port", IPs, CIDRs; [] means no egress'),
+});
+export type SandboxCreate = z.infer<typeof SandboxCreate>;
+
+/** Body of `PATCH /v1/sandboxes/{id}`. */
+export const SandboxUpdate = z.strictObject({
+  timeout: z.string().describe('New timeout from now, e.g. "30m"'),
+});
+export type SandboxUpdate = z.infer<typeof SandboxUpdate>;
+
+export const SandboxRoot = z.union([
+  z.object({ kind: z.literal("volume"), volume: ResourceRef }),
+  z.object({ kind: z.literal("snapshot"), snapshot: ResourceRef }),
+  z.object({ kind: z.literal("image"), image: z.string() }),
+]);
+export type SandboxRoot = z.infer<typeof SandboxRoot>;
+
+/** A sandbox: an isolated Linux environment running an agent as PID 1. */
+export const Sandbox = z.object({
+  id: z.string(),
+  region: z.string(),
+  status: z.enum(SANDBOX_STATUSES),
+  /** Why it stopped: "killed", "timeout", "exited", "daemon_stopped", or a failure. */
+  stopReason: z.string().nullable(),
+  root: SandboxRoot,
+  volumes: z.array(z.object({ path: z.string(), volume: ResourceRef })),
+  labels: z.record(z.string(), z.string()),
+  memory: z.number().int(),
+  cpus: z.number(),
+  runtime: z.enum(RUNTIMES),
+  port: z.number().int().nullable(),
+  /** The exposed port's URL through the daemon's proxy, when `port` is set. */
+  url: z.string().nullable(),
+  allowNet: z.array(z.string()).nullable(),
+  createdAt: z.string(),
+  stoppedAt: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+});
+export type Sandbox = z.infer<typeof Sandbox>;
+
+export const SandboxListQuery = z.strictObject({
+  status: z.enum(SANDBOX_STATUSES).optional(),
+  label: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .describe("key=value; repeat for several (all must match)"),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+export type SandboxListQuery = z.infer<typeof SandboxListQuery>;
+
+export const SandboxParams = z.strictObject({ id: z.string().min(1).max(64) });
+
+/** Body of `POST /v1/sandboxes/{id}/exec`: run a command to completion. */
+export const ExecRequest = z.strictObject({
+  argv: z.array(z.string()).min(1).optional().describe("The command and its arguments"),
+  command: z.string().optional().describe("A shell command line, run with /bin/sh -c"),
+  cwd: z.string().optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  stdin: z.string().optional().describe("Bytes for stdin, base64"),
+});
+export type ExecRequest = z.infer<typeof ExecRequest>;
+
+export const ExecResult = z.object({
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stdout: z.string().describe("base64"),
+  stderr: z.string().describe("base64"),
+  /** True when output passed the daemon's cap and was cut. */
+  truncated: z.boolean(),
+});
+export type ExecResult = z.infer<typeof ExecResult>;
+
+export const FileStat = z.object({
+  path: z.string(),
+  type: z.enum(["file", "directory", "symlink", "other"]),
+  mode: z.number().int(),
+  uid: z.number().int(),
+  gid: z.number().int(),
+  size: z.number(),
+  mtime: z.string(),
+  linkTarget: z.string().nullable(),
+});
+export type FileStat = z.infer<typeof FileStat>;
+
+export const DirEntry = z.object({
+  name: z.string(),
+  type: z.enum(["file", "directory", "symlink", "other"]),
+});
+export type DirEntry = z.infer<typeof DirEntry>;
