@@ -9,7 +9,7 @@ import { StrataError } from "../errors.ts";
 import { BtrfsDriver } from "../storage/btrfs/driver.ts";
 import { canUseBtrfs, tempPool } from "../testing/btrfs-fixture.ts";
 import { type ImageBuilder, ImageService } from "./images.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../lib/logger.ts";
 
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 

@@ -3,7 +3,7 @@ import type { ImagesRepo } from "../db/images-repo.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
 import type { StorageDriver } from "../storage/driver.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../lib/logger.ts";
 
 /** Fills an empty folder with an image's root filesystem. */
 export interface ImageBuilder {

@@ -3,7 +3,7 @@ import type { SlugsRepo } from "../db/slugs-repo.ts";
 import type { SnapshotsRepo } from "../db/snapshots-repo.ts";
 import type { VolumesRepo } from "../db/volumes-repo.ts";
 import type { StorageDriver } from "../storage/driver.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import type { VolumeService } from "./volumes.ts";
 
 export interface ReconcileDeps {

@@ -9,7 +9,7 @@ import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
 import type { StorageDriver } from "../storage/driver.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import { claimSlug } from "./slugs.ts";
 import { storageStep } from "./storage-errors.ts";
 import { validateSlug } from "./validate.ts";

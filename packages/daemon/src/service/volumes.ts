@@ -10,7 +10,7 @@ import { newId } from "../lib/ids.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import { ImageService } from "./images.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../lib/logger.ts";
 import { claimSlug } from "./slugs.ts";
 import { storageStep } from "./storage-errors.ts";
 import { type CapacityLimits, parseCapacity, validateRegion, validateSlug } from "./validate.ts";
