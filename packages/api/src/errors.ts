@@ -121,6 +121,10 @@ export const ERROR_CODES = {
     "FailedPrecondition",
     "Building the builtin image failed; the reason is in the message.",
   ],
+  sandbox_port_unreachable: [
+    "Unavailable",
+    "The port proxy found the sandbox, but nothing answered on its port.",
+  ],
   pool_full: ["Unavailable", "The storage pool has no space left for the operation."],
   shutting_down: ["Unavailable", "The daemon is shutting down and accepts no new work."],
   internal: [

@@ -17,6 +17,11 @@ export interface Config {
   purgeGraceMs: number;
   purgeIntervalMs: number;
   debianMirror: string;
+  proxy: { host: string; port: number; baseDomain: string };
+  /** Subnet of the sandbox bridge; undefined: derived from the prefix. */
+  subnet: string | undefined;
+  /** Capacity of an ephemeral sandbox root (from a snapshot or the base image). */
+  rootCapacityBytes: number;
 }
 
 /** One option: its flag, environment variable, default, and help text. */
@@ -77,6 +82,26 @@ const OPTIONS = {
     default: "http://deb.debian.org/debian",
     help: "Mirror builtin:debian-13 is built from",
   },
+  "proxy-listen": {
+    env: "STRATA_PROXY_LISTEN",
+    default: "127.0.0.1:7080",
+    help: "HOST:PORT of the reverse proxy to sandbox ports",
+  },
+  "base-domain": {
+    env: "STRATA_BASE_DOMAIN",
+    default: "localhost",
+    help: "Sandbox URLs are http://<id>-<port>.<base-domain>:<proxy port>/",
+  },
+  subnet: {
+    env: "STRATA_SUBNET",
+    default: "",
+    help: "IPv4 subnet of the sandbox bridge (default: derived from the prefix)",
+  },
+  "root-capacity": {
+    env: "STRATA_ROOT_CAPACITY",
+    default: "10GB",
+    help: "Capacity of a sandbox's ephemeral root filesystem",
+  },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -121,9 +146,13 @@ export function resolveConfig(
   }
 
   const dataDir = resolve(get("data-dir"));
-  const m = /^(.+):(\d{1,5})$/.exec(get("listen"));
-  if (!m || Number(m[2]) > 65535)
-    throw new ConfigError(`Invalid --listen ${JSON.stringify(get("listen"))}: expected HOST:PORT`);
+  const hostPort = (name: OptionName) => {
+    const hp = /^(.+):(\d{1,5})$/.exec(get(name));
+    if (!hp || Number(hp[2]) > 65535) {
+      throw new ConfigError(`Invalid --${name} ${JSON.stringify(get(name))}: expected HOST:PORT`);
+    }
+    return { host: hp[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(hp[2]) };
+  };
   const size = (name: OptionName): number => {
     const v = parseSize(get(name));
     if (v === undefined)
@@ -151,7 +180,7 @@ export function resolveConfig(
     throw new ConfigError(`Invalid --region ${JSON.stringify(region)}: 1–32 of [a-z0-9-]`);
   const config: Config = {
     dataDir,
-    listen: { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) },
+    listen: hostPort("listen"),
     region,
     pool: get("pool") || undefined,
     poolSizeBytes: size("pool-size"),
@@ -161,6 +190,9 @@ export function resolveConfig(
     purgeGraceMs: duration("purge-grace"),
     purgeIntervalMs: duration("purge-interval"),
     debianMirror: get("debian-mirror"),
+    proxy: { ...hostPort("proxy-listen"), baseDomain: get("base-domain") },
+    subnet: get("subnet") || undefined,
+    rootCapacityBytes: size("root-capacity"),
   };
   if (config.capacity.minBytes > config.capacity.maxBytes)
     throw new ConfigError("Invalid capacity limits: --min-capacity is above --max-capacity");

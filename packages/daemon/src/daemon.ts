@@ -14,6 +14,7 @@ import { gatherFacts } from "./host/facts.ts";
 import { buildApp } from "./http/app.ts";
 import { MmdebstrapBuilder } from "./images/mmdebstrap.ts";
 import { KeyedLock } from "./lib/keyed-lock.ts";
+import { SANDBOX_ID_BASE } from "./runtime/oci-spec.ts";
 import { AuthService } from "./service/auth.ts";
 import { ImageService } from "./service/images.ts";
 import { reconcile } from "./service/reconcile.ts";
@@ -78,7 +79,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
   const images = new ImageService({
     repo: repos.images,
     driver,
-    builder: new MmdebstrapBuilder(config.debianMirror),
+    builder: new MmdebstrapBuilder({ mirror: config.debianMirror, idOffset: SANDBOX_ID_BASE }),
     log,
   });
   const volumes = new VolumeService({

@@ -11,16 +11,23 @@ export class StrataError extends Error {
   readonly code: ErrorCode;
   readonly kind: ErrorKind;
   readonly details: { path: string; message: string }[] | undefined;
+  /** For file errors: the errno name reported inside the sandbox. */
+  readonly errno: string | undefined;
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; details?: { path: string; message: string }[] } = {},
+    options: {
+      cause?: unknown;
+      details?: { path: string; message: string }[];
+      errno?: string;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = "StrataError";
     this.code = code;
     this.kind = kindOf(code);
     this.details = options.details;
+    this.errno = options.errno;
   }
 }
 

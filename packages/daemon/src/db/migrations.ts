@@ -61,4 +61,31 @@ export const MIGRATIONS: readonly string[] = [
     built_at TEXT
   );
   `,
+  `
+  CREATE TABLE sandboxes (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    region TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('starting', 'ready', 'stopping', 'stopped')),
+    stop_reason TEXT,
+    root_kind TEXT NOT NULL CHECK (root_kind IN ('volume', 'snapshot', 'image')),
+    root_ref TEXT NOT NULL,
+    root_slug TEXT,
+    -- The layer mounted as root: the volume's own, or an ephemeral one named after the sandbox.
+    root_layer TEXT NOT NULL,
+    mounts TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    env TEXT NOT NULL,
+    memory INTEGER NOT NULL,
+    cpus REAL NOT NULL,
+    runtime TEXT NOT NULL,
+    port INTEGER,
+    allow_net TEXT,
+    address TEXT,
+    created_at TEXT NOT NULL,
+    stopped_at TEXT,
+    expires_at TEXT
+  );
+  CREATE INDEX sandboxes_list ON sandboxes (org_id, created_at, id);
+  `,
 ];

@@ -110,6 +110,25 @@ export class VolumesRepo {
       .run(status, failureReason, id);
   }
 
+  /**
+   * Attaches every listed volume to the sandbox, or none: fails (returning the first taken
+   * one) when any is already attached. Call inside a transaction.
+   */
+  attach(ids: string[], sandboxId: string): VolumeRow | undefined {
+    for (const id of ids) {
+      const row = this.byId(id);
+      if (row?.attached_to) return row;
+    }
+    for (const id of ids)
+      this.#db.prepare("UPDATE volumes SET attached_to = ? WHERE id = ?").run(sandboxId, id);
+    return undefined;
+  }
+
+  /** Releases every volume attached to the sandbox. */
+  detachAll(sandboxId: string): void {
+    this.#db.prepare("UPDATE volumes SET attached_to = NULL WHERE attached_to = ?").run(sandboxId);
+  }
+
   markDeleted(id: string, deletedAt: string, purgeAt: string): void {
     this.#db
       .prepare("UPDATE volumes SET deleted_at = ?, purge_at = ? WHERE id = ?")

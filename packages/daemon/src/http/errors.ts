@@ -15,6 +15,7 @@ export function toErrorResponse(
   if (err instanceof StrataError) {
     const body: ApiErrorBody = { code: err.code, message: err.message, requestId };
     if (err.details) body.details = err.details;
+    if (err.errno) body.errno = err.errno;
     return { status: KIND_STATUS[err.kind], body, internal: false };
   }
   if (hasZodFastifySchemaValidationErrors(err)) {

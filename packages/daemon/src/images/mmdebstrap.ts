@@ -1,5 +1,6 @@
 import type { BuiltinImage } from "@strata/api";
 import { run } from "../lib/exec.ts";
+import { shiftIds } from "../lib/shift-ids.ts";
 
 /** Debian suite for each builtin image. */
 const SUITES: Record<BuiltinImage, string> = {
@@ -25,8 +26,11 @@ export function mmdebstrapArgv(image: BuiltinImage, target: string, mirror: stri
  */
 export class MmdebstrapBuilder {
   readonly #mirror: string;
-  constructor(mirror: string) {
-    this.#mirror = mirror;
+  readonly #idOffset: number;
+  /** `idOffset`: added to every file's owner, so the image belongs to the sandboxes' mapped root. */
+  constructor(options: { mirror: string; idOffset: number }) {
+    this.#mirror = options.mirror;
+    this.#idOffset = options.idOffset;
   }
 
   async build(
@@ -42,5 +46,7 @@ export class MmdebstrapBuilder {
         if (m) options.onPhase(m[1]!);
       },
     });
+    options.onPhase("shifting file ownership to the sandbox user namespace");
+    await shiftIds(target, this.#idOffset);
   }
 }

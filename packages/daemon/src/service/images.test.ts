@@ -6,10 +6,10 @@ import type { BuiltinImage } from "@strata/api";
 import { openDatabase } from "../db/database.ts";
 import { ImagesRepo } from "../db/images-repo.ts";
 import { StrataError } from "../errors.ts";
+import type { Logger } from "../lib/logger.ts";
 import { BtrfsDriver } from "../storage/btrfs/driver.ts";
 import { canUseBtrfs, tempPool } from "../testing/btrfs-fixture.ts";
 import { type ImageBuilder, ImageService } from "./images.ts";
-import type { Logger } from "../lib/logger.ts";
 
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 

@@ -2,8 +2,8 @@ import { BUILTIN_IMAGES, type BuiltinImage, type Image } from "@strata/api";
 import type { ImagesRepo } from "../db/images-repo.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
-import type { StorageDriver } from "../storage/driver.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { StorageDriver } from "../storage/driver.ts";
 
 /** Fills an empty folder with an image's root filesystem. */
 export interface ImageBuilder {

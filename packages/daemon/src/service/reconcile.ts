@@ -2,8 +2,8 @@ import type { ImagesRepo } from "../db/images-repo.ts";
 import type { SlugsRepo } from "../db/slugs-repo.ts";
 import type { SnapshotsRepo } from "../db/snapshots-repo.ts";
 import type { VolumesRepo } from "../db/volumes-repo.ts";
-import type { StorageDriver } from "../storage/driver.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { StorageDriver } from "../storage/driver.ts";
 import type { VolumeService } from "./volumes.ts";
 
 export interface ReconcileDeps {

@@ -8,9 +8,10 @@ import type { VolumeRow, VolumesRepo } from "../db/volumes-repo.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
+import type { Logger } from "../lib/logger.ts";
+import { SANDBOX_ID_BASE } from "../runtime/oci-spec.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import { ImageService } from "./images.ts";
-import type { Logger } from "../lib/logger.ts";
 import { claimSlug } from "./slugs.ts";
 import { storageStep } from "./storage-errors.ts";
 import { type CapacityLimits, parseCapacity, validateRegion, validateSlug } from "./validate.ts";
@@ -165,8 +166,10 @@ export class VolumeService {
     }
     const from = source.kind === "snapshot" ? source.id : imageLayer;
     await using stack = new AsyncDisposableStack();
+    // An empty volume's top folder belongs to the sandboxes' mapped root, so they can write to it.
+    const owner = from === undefined ? { uid: SANDBOX_ID_BASE, gid: SANDBOX_ID_BASE } : undefined;
     await storageStep(`Cannot create volume ${q(row.slug)}`, () =>
-      d.driver.create(id, { from, capacityBytes: row.capacity }),
+      d.driver.create(id, { from, capacityBytes: row.capacity, owner }),
     );
     stack.defer(() => d.driver.remove(id));
     d.volumes.setStatus(id, "ready");

@@ -38,8 +38,12 @@
  */
 export interface StorageDriver {
   readonly info: StorageInfo;
-  /** Creates a writable layer, empty or as a copy-on-write clone of the layer `from`. */
-  create(id: string, options?: { from?: string; capacityBytes?: number }): Promise<void>;
+  /**
+   * Creates a writable layer, empty or as a copy-on-write clone of the layer `from`. An
+   * empty layer's top folder belongs to `owner` (default: root), so that the sandboxes'
+   * mapped root can write to it.
+   */
+  create(id: string, options?: CreateOptions): Promise<void>;
   /** Creates the read-only layer `id` as a point-in-time copy of `source`. */
   snapshot(source: string, id: string): Promise<void>;
   /** Sets (or, with `null`, lifts) the capacity of a writable layer. */
@@ -60,6 +64,12 @@ export interface StorageDriver {
   cleanup(): Promise<string[]>;
   /** Total and free bytes of the pool. */
   capacity(): Promise<{ totalBytes: number; freeBytes: number }>;
+}
+
+export interface CreateOptions {
+  from?: string | undefined;
+  capacityBytes?: number | undefined;
+  owner?: { uid: number; gid: number } | undefined;
 }
 
 /** What a driver can do; the service branches on these, never on a driver's name. */

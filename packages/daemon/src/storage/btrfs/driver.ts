@@ -1,9 +1,10 @@
-import { lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
+import { chown, lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { ExecError, run } from "../../lib/exec.ts";
 import { unmountBelow } from "../../lib/mounts.ts";
 import {
   assertLayerId,
+  type CreateOptions,
   type LayerEntry,
   LayerExistsError,
   LayerNotFoundError,
@@ -68,13 +69,14 @@ export class BtrfsDriver implements StorageDriver {
     return state === "writable" || state === "readonly";
   }
 
-  async create(id: string, options: { from?: string; capacityBytes?: number } = {}): Promise<void> {
+  async create(id: string, options: CreateOptions = {}): Promise<void> {
     if ((await this.#stateOf(id)) !== null) throw new LayerExistsError(id);
     const tmp = this.#at("tmp", id);
     if (options.from !== undefined) {
       await run(btrfs.snapshot(await this.#livePath(options.from), tmp, false));
     } else {
       await run(btrfs.subvolumeCreate(tmp));
+      if (options.owner) await chown(tmp, options.owner.uid, options.owner.gid);
     }
     try {
       if (options.capacityBytes !== undefined)

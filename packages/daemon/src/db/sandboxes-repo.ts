@@ -1,0 +1,128 @@
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { decodeCursor, type Page, toPage } from "./page.ts";
+
+export interface SandboxRow {
+  id: string;
+  org_id: string;
+  region: string;
+  status: "starting" | "ready" | "stopping" | "stopped";
+  stop_reason: string | null;
+  root_kind: "volume" | "snapshot" | "image";
+  /** Volume id, snapshot id, or image name. */
+  root_ref: string;
+  root_slug: string | null;
+  root_layer: string;
+  /** JSON: `{ path, volumeId, volumeSlug }[]`. */
+  mounts: string;
+  /** JSON object. */
+  labels: string;
+  /** JSON object. */
+  env: string;
+  memory: number;
+  cpus: number;
+  runtime: string;
+  port: number | null;
+  /** JSON array, or null for unrestricted egress. */
+  allow_net: string | null;
+  address: string | null;
+  created_at: string;
+  stopped_at: string | null;
+  expires_at: string | null;
+}
+
+export interface SandboxFilter {
+  status?: SandboxRow["status"] | undefined;
+  labels?: Record<string, string>;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/** Sandbox records. Stopped sandboxes keep their row, for listings and for their history. */
+export class SandboxesRepo {
+  readonly #db: DatabaseSync;
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  insert(r: SandboxRow): void {
+    const cols = Object.keys(r);
+    this.#db
+      .prepare(
+        `INSERT INTO sandboxes (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
+      )
+      .run(...(Object.values(r) as SQLInputValue[]));
+  }
+
+  find(orgId: string, id: string): SandboxRow | undefined {
+    return this.#db.prepare("SELECT * FROM sandboxes WHERE org_id = ? AND id = ?").get(orgId, id) as
+      | SandboxRow
+      | undefined;
+  }
+
+  byId(id: string): SandboxRow | undefined {
+    return this.#db.prepare("SELECT * FROM sandboxes WHERE id = ?").get(id) as
+      | SandboxRow
+      | undefined;
+  }
+
+  list(orgId: string, f: SandboxFilter): Page<SandboxRow> {
+    const where = ["org_id = ?"];
+    const args: SQLInputValue[] = [orgId];
+    if (f.status) {
+      where.push("status = ?");
+      args.push(f.status);
+    }
+    for (const [k, v] of Object.entries(f.labels ?? {})) {
+      where.push("json_extract(labels, ?) = ?");
+      args.push(`$.${JSON.stringify(k)}`, v);
+    }
+    const cursor = f.cursor === undefined ? undefined : decodeCursor(f.cursor);
+    if (cursor) {
+      where.push("(created_at, id) > (?, ?)");
+      args.push(cursor.createdAt, cursor.id);
+    }
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM sandboxes WHERE ${where.join(" AND ")} ORDER BY created_at, id LIMIT ?`,
+      )
+      .all(...args, f.limit + 1) as unknown as SandboxRow[];
+    return toPage(rows, f.limit, (r) => r);
+  }
+
+  /** Sandboxes not yet stopped (for shutdown and the reconciler). */
+  live(): SandboxRow[] {
+    return this.#db
+      .prepare("SELECT * FROM sandboxes WHERE status != 'stopped'")
+      .all() as unknown as SandboxRow[];
+  }
+
+  setStatus(id: string, status: SandboxRow["status"]): void {
+    this.#db.prepare("UPDATE sandboxes SET status = ? WHERE id = ?").run(status, id);
+  }
+
+  setAddress(id: string, address: string): void {
+    this.#db.prepare("UPDATE sandboxes SET address = ? WHERE id = ?").run(address, id);
+  }
+
+  setExpiry(id: string, expiresAt: string | null): void {
+    this.#db.prepare("UPDATE sandboxes SET expires_at = ? WHERE id = ?").run(expiresAt, id);
+  }
+
+  markStopped(id: string, reason: string, at: string): void {
+    this.#db
+      .prepare(
+        "UPDATE sandboxes SET status = 'stopped', stop_reason = COALESCE(stop_reason, ?), stopped_at = ? WHERE id = ?",
+      )
+      .run(reason, at, id);
+  }
+
+  setStopReason(id: string, reason: string): void {
+    this.#db
+      .prepare("UPDATE sandboxes SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?")
+      .run(reason, id);
+  }
+
+  remove(id: string): void {
+    this.#db.prepare("DELETE FROM sandboxes WHERE id = ?").run(id);
+  }
+}

@@ -1,0 +1,105 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { ProxyServer } from "http-proxy-3";
+
+/** Where a request for a sandbox's port goes, or undefined when nothing is exposed there. */
+export type PortResolver = (
+  sandboxHostId: string,
+  port: number,
+) => { address: string; port: number } | undefined;
+
+export interface PortProxyOptions {
+  host: string;
+  port: number;
+  /** Sandbox URLs are `http://<id>-<port>.<baseDomain>:<proxy port>/`. */
+  baseDomain: string;
+  resolve: PortResolver;
+  log: { warn(obj: object, msg: string): void };
+}
+
+/** Parses `<id>-<port>.<baseDomain>[:port]` from a Host header. */
+export function parseSandboxHost(
+  host: string | undefined,
+  baseDomain: string,
+): { id: string; port: number } | undefined {
+  if (!host) return undefined;
+  const name = host.replace(/:\d+$/, "").toLowerCase();
+  const suffix = `.${baseDomain.toLowerCase()}`;
+  if (!name.endsWith(suffix)) return undefined;
+  const m = /^([0-9a-z]{20})-(\d{1,5})$/.exec(name.slice(0, -suffix.length));
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65535 ? { id: m[1]!, port } : undefined;
+}
+
+/** The public URL of a sandbox port behind the proxy. */
+export function sandboxUrl(
+  options: { baseDomain: string; proxyPort: number },
+  sandboxId: string,
+  port: number,
+): string {
+  return `http://${sandboxId.replace(/^sbx_/, "")}-${port}.${options.baseDomain}:${options.proxyPort}/`;
+}
+
+/**
+ * The reverse proxy in front of sandbox ports: routes by host name, streams requests and
+ * responses, and passes WebSocket upgrades through.
+ */
+export async function startPortProxy(
+  options: PortProxyOptions,
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const proxy = new ProxyServer({ xfwd: true, ws: true });
+  proxy.on("error", (err: Error, _req: IncomingMessage, res: ServerResponse | Duplex) => {
+    options.log.warn({ err: err.message }, "Port proxy could not reach a sandbox");
+    if ("writeHead" in res && !res.headersSent) {
+      res.writeHead(503, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          code: "sandbox_port_unreachable",
+          message: `Nothing answered in the sandbox: ${err.message}`,
+        }),
+      );
+    } else res.destroy();
+  });
+  const target = (req: IncomingMessage) => {
+    const parsed = parseSandboxHost(req.headers.host, options.baseDomain);
+    const t = parsed && options.resolve(parsed.id, parsed.port);
+    return t ? `http://${t.address}:${t.port}` : undefined;
+  };
+  const server = createServer((req, res) => {
+    const t = target(req);
+    if (!t) {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          code: "not_found",
+          message: `No running sandbox exposes ${JSON.stringify(req.headers.host ?? "")}`,
+        }),
+      );
+      return;
+    }
+    proxy.web(req, res, { target: t });
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const t = target(req);
+    if (!t) {
+      socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+      return;
+    }
+    proxy.ws(req, socket, head, { target: t });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  return {
+    server,
+    port: typeof address === "object" && address ? address.port : options.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

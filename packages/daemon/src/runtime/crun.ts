@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import type { Socket } from "node:net";
+import { join } from "node:path";
+import { run } from "../lib/exec.ts";
+
+/** Pure argv builders for crun; `root` is this daemon's crun state folder. */
+export const crunArgv = {
+  run: (root: string, bundle: string, id: string) => [
+    "crun",
+    "--root",
+    root,
+    "run",
+    "--detach",
+    "--preserve-fds",
+    "1",
+    "--bundle",
+    bundle,
+    id,
+  ],
+  kill: (root: string, id: string, signal: string) => ["crun", "--root", root, "kill", id, signal],
+  delete: (root: string, id: string) => ["crun", "--root", root, "delete", "--force", id],
+  list: (root: string) => ["crun", "--root", root, "list", "--quiet"],
+  pause: (root: string, id: string) => ["crun", "--root", root, "pause", id],
+  resume: (root: string, id: string) => ["crun", "--root", root, "resume", id],
+} as const;
+
+/**
+ * Starts and removes containers with crun. A container's PID 1 is the agent, which gets one
+ * end of a unix socketpair as fd 3 (`--preserve-fds 1`); the other end, returned by
+ * `start`, is the daemon's only channel into the sandbox. crun itself exits once the
+ * container runs (`--detach`), so no runtime process stays behind per sandbox.
+ */
+export class CrunRuntime {
+  readonly #root: string;
+  readonly #bundles: string;
+
+  constructor(options: { stateDir: string }) {
+    this.#root = join(options.stateDir, "crun");
+    this.#bundles = join(options.stateDir, "bundles");
+  }
+
+  bundleDir(id: string): string {
+    return join(this.#bundles, id);
+  }
+
+  /** Writes the bundle's extra files and config.json. */
+  async writeBundle(
+    id: string,
+    config: Record<string, unknown>,
+    files: Record<string, string>,
+  ): Promise<string> {
+    const dir = this.bundleDir(id);
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+    for (const [name, content] of Object.entries(files))
+      await writeFile(join(dir, name), content, { mode: 0o644 });
+    await writeFile(join(dir, "config.json"), JSON.stringify(config));
+    return dir;
+  }
+
+  /** Starts the container; resolves with the daemon's end of the agent socket once crun has exited 0. */
+  async start(id: string): Promise<Socket> {
+    await mkdir(this.#root, { recursive: true, mode: 0o700 });
+    const child: ChildProcess = spawn(
+      crunArgv.run(this.#root, this.bundleDir(id), id)[0]!,
+      crunArgv.run(this.#root, this.bundleDir(id), id).slice(1),
+      {
+        stdio: ["ignore", "ignore", "pipe", "pipe"],
+      },
+    );
+    const socket = child.stdio[3] as Socket;
+    let stderr = "";
+    child.stderr?.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    const [code] = (await once(child, "exit")) as [number | null];
+    if (code !== 0) {
+      socket.destroy();
+      throw new Error(`crun could not start sandbox ${id} (exit ${code}): ${stderr.trim()}`);
+    }
+    return socket;
+  }
+
+  async kill(id: string, signal = "KILL"): Promise<void> {
+    await run(crunArgv.kill(this.#root, id, signal)).catch(() => {});
+  }
+
+  /** Removes the container (killing what is left) and its bundle. Idempotent. */
+  async remove(id: string): Promise<void> {
+    await run(crunArgv.delete(this.#root, id)).catch((err: unknown) => {
+      if (!/does not exist|No such file/i.test(String(err))) throw err;
+    });
+    await rm(this.bundleDir(id), { recursive: true, force: true });
+  }
+
+  async pause(id: string): Promise<void> {
+    await run(crunArgv.pause(this.#root, id));
+  }
+
+  async resume(id: string): Promise<void> {
+    await run(crunArgv.resume(this.#root, id));
+  }
+
+  /** Ids of the containers crun knows in this daemon's state folder. */
+  async list(): Promise<string[]> {
+    const { stdout } = await run(crunArgv.list(this.#root)).catch(() => ({ stdout: "" }));
+    return stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
+  }
+}
