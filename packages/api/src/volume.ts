@@ -34,10 +34,12 @@ export type VolumeBase = z.infer<typeof VolumeBase>;
 /**
  * A volume: a writable filesystem with a hard capacity, kept across sandboxes.
  *
- * Sizes come from btrfs qgroups. `estimatedFlattenedSize` is everything the volume
- * references (what a full copy would take, and what counts against `capacity`);
+ * Sizes come from btrfs qgroups. `usedBytes` is what counts against `capacity`: every
+ * extent the volume references, shared or not (btrfs counts whole extents, so a file
+ * rewritten in place can count more than its size until it is rewritten whole).
+ * `estimatedFlattenedSize` is the same figure read as "what a full copy would take";
  * `estimatedAllocatedSize` is the space only this volume holds (what deleting it frees,
- * excluding data shared with its base).
+ * excluding data shared with its base image, snapshots or forks).
  */
 export const Volume = z.object({
   id: z.string(),
@@ -46,6 +48,7 @@ export const Volume = z.object({
   status: z.enum(VOLUME_STATUSES),
   failureReason: z.string().nullable(),
   capacity: z.number().int(),
+  usedBytes: z.number().int(),
   estimatedAllocatedSize: z.number().int(),
   estimatedFlattenedSize: z.number().int(),
   bootable: z.boolean(),

@@ -66,6 +66,7 @@ function volume(n: number, overrides: Partial<Volume> = {}): Volume {
     status: "ready",
     failureReason: null,
     capacity: 1_000_000_000,
+    usedBytes: 0,
     estimatedAllocatedSize: 0,
     estimatedFlattenedSize: 0,
     bootable: false,

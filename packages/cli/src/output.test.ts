@@ -20,6 +20,7 @@ function volume(overrides: Partial<Volume> = {}): Volume {
     status: "ready",
     failureReason: null,
     capacity: 10_000_000_000,
+    usedBytes: 1_500_000_000,
     estimatedAllocatedSize: 1_000,
     estimatedFlattenedSize: 1_500_000_000,
     bootable: true,

@@ -74,6 +74,7 @@ export function volumeFixture(overrides: Partial<Volume> = {}): Volume {
     status: "ready",
     failureReason: null,
     capacity: 10_000_000_000,
+    usedBytes: 0,
     estimatedAllocatedSize: 0,
     estimatedFlattenedSize: 0,
     bootable: false,

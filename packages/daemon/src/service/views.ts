@@ -14,6 +14,7 @@ export function volumeView(row: VolumeRow, usage: LayerUsage | undefined): Volum
     status: row.status,
     failureReason: row.failure_reason,
     capacity: row.capacity,
+    usedBytes: u.referencedBytes,
     estimatedAllocatedSize: u.exclusiveBytes,
     estimatedFlattenedSize: u.referencedBytes,
     bootable: row.bootable === 1,
