@@ -78,6 +78,11 @@ describe("volumes and snapshots against a real stratad", { skip: !isRoot && "nee
       got.body.estimatedFlattenedSize > 200_000_000,
       `flattened ${got.body.estimatedFlattenedSize}`,
     );
+    assert.equal(
+      got.body.usedBytes,
+      got.body.estimatedFlattenedSize,
+      "used bytes are what counts against the capacity",
+    );
     assert.ok(got.body.estimatedFlattenedSize <= 300_000_000 + 4096 * 64);
   });
 
