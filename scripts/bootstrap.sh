@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(btrfs-progs crun mmdebstrap nftables iproute2 uidmap util-linux ca-certificates)
+packages=(btrfs-progs crun mmdebstrap nftables iproute2 uidmap util-linux ca-certificates gcc make libc6-dev)
 if [[ "${1:-}" == "bench" ]]; then packages+=(podman); fi
 
 missing=()
@@ -39,6 +39,9 @@ if [[ ! -x node_modules/.bin/node || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]
   want="$(cat package.json packages/*/package.json package-lock.json | sha256sum | cut -d' ' -f1)"
   echo "$want" >"$stamp"
 fi
+
+# The sandbox agent (static C, PID 1 of every sandbox); silent when up to date.
+bash packages/agent/build.sh
 
 version="$(node_modules/.bin/node --version)"
 if [[ "$version" != v24.* ]]; then

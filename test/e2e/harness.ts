@@ -57,6 +57,8 @@ export class TestDaemon {
         this.dataDir,
         "--listen",
         "127.0.0.1:0",
+        "--proxy-listen",
+        "127.0.0.1:0",
         "--pool-size",
         "16GiB",
         ...this.args,

@@ -40,5 +40,6 @@ export const ErrorBody = z.object({
   code: z.string(),
   message: z.string(),
   requestId: z.string().optional(),
+  errno: z.string().optional(),
   details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });

@@ -1,23 +1,34 @@
-import { mkdir } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
+import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import type { Config } from "./config.ts";
 import { openDatabase } from "./db/database.ts";
 import { ImagesRepo } from "./db/images-repo.ts";
 import { OrgsRepo } from "./db/orgs-repo.ts";
+import { SandboxesRepo } from "./db/sandboxes-repo.ts";
 import { SlugsRepo } from "./db/slugs-repo.ts";
 import { SnapshotsRepo } from "./db/snapshots-repo.ts";
 import { VolumesRepo } from "./db/volumes-repo.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
 import { buildApp } from "./http/app.ts";
+import { sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
 import { MmdebstrapBuilder } from "./images/mmdebstrap.ts";
 import { KeyedLock } from "./lib/keyed-lock.ts";
+import { restrictToGroup } from "./lib/mounts.ts";
+import { NetworkManager } from "./network/manager.ts";
+import { CrunRuntime } from "./runtime/crun.ts";
+import { CrunLauncher } from "./runtime/crun-launcher.ts";
+import { hardNofileLimit, prepareCgroups } from "./runtime/host-setup.ts";
 import { SANDBOX_ID_BASE } from "./runtime/oci-spec.ts";
 import { AuthService } from "./service/auth.ts";
 import { ImageService } from "./service/images.ts";
 import { reconcile } from "./service/reconcile.ts";
+import { SandboxIo } from "./service/sandbox-io.ts";
+import { SandboxService } from "./service/sandboxes.ts";
 import { SnapshotService } from "./service/snapshots.ts";
 import { VolumeService } from "./service/volumes.ts";
 import { BtrfsDriver } from "./storage/btrfs/driver.ts";
@@ -29,6 +40,8 @@ export interface Daemon {
   app: FastifyInstance;
   /** Where the API listens, e.g. `http://127.0.0.1:7070`. */
   url: string;
+  /** Where the reverse proxy to sandbox ports listens. */
+  proxyUrl: string;
   tokenFile: string;
   /** Stops accepting requests, waits for work in flight, releases the pool. Idempotent. */
   close(): Promise<void>;
@@ -42,6 +55,7 @@ export interface Daemon {
 export async function startDaemon(config: Config, log: PinoLogger): Promise<Daemon> {
   await using stack = new AsyncDisposableStack();
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await restrictToGroup(config.dataDir, SANDBOX_ID_BASE);
 
   const report = evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined }));
   for (const c of report.checks.filter((c) => !c.ok)) {
@@ -57,10 +71,11 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     pool: config.pool,
     sizeBytes: config.poolSizeBytes,
     prefix: config.prefix,
+    accessGid: SANDBOX_ID_BASE,
     log: (m) => log.info(m),
   });
   stack.defer(() => pool.close());
-  const driver = await BtrfsDriver.open(pool.root);
+  const driver = await BtrfsDriver.open(pool.root, { accessGid: SANDBOX_ID_BASE });
 
   const db = openDatabase(join(config.dataDir, "strata.db"));
   stack.defer(() => db.close());
@@ -100,6 +115,61 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
   });
   const snapshots = new SnapshotService({ db, ...repos, driver, locks, log });
 
+  const moved = await prepareCgroups();
+  if (moved.length)
+    log.info(
+      { controllers: moved },
+      "Moved cgroup controllers crun refuses in the v2 hierarchy to v1 hierarchies",
+    );
+  const network = await NetworkManager.open({
+    prefix: config.prefix,
+    ...(config.subnet ? { subnet: config.subnet } : {}),
+    log,
+  });
+  stack.defer(() => network.close());
+  const agentPath = fileURLToPath(new URL("../../agent/build/strata-agent", import.meta.url));
+  await access(agentPath).catch(() => {
+    throw new Error(
+      `The sandbox agent is not built at ${agentPath}: run scripts/bootstrap.sh (or packages/agent/build.sh)`,
+    );
+  });
+  const launcher = new CrunLauncher({
+    crun: new CrunRuntime({ stateDir: join("/run", config.prefix) }),
+    network,
+    agentPath,
+    prefix: config.prefix,
+    nofile: await hardNofileLimit(),
+    pids: 1024,
+    log,
+  });
+  let proxyPort = config.proxy.port;
+  const sandboxes = new SandboxService({
+    db,
+    sandboxes: new SandboxesRepo(db),
+    volumes: repos.volumes,
+    snapshots: repos.snapshots,
+    driver,
+    images,
+    launcher,
+    locks,
+    log,
+    region: config.region,
+    limits: {
+      memory: {
+        minBytes: 64 * 2 ** 20,
+        maxBytes: Math.min(16 * 2 ** 30, totalmem()),
+        defaultBytes: 2 ** 30,
+      },
+      cpus: { min: 0.1, max: availableParallelism(), default: 1 },
+      maxTimeoutMs: 7 * 86_400_000,
+      rootCapacityBytes: config.rootCapacityBytes,
+    },
+    portUrl: (id, port) => sandboxUrl({ baseDomain: config.proxy.baseDomain, proxyPort }, id, port),
+  });
+  stack.defer(() => sandboxes.stopAll());
+  await sandboxes.reconcile();
+  const io = new SandboxIo(sandboxes);
+
   await reconcile({ ...repos, driver, volumeService: volumes, log });
   const purge = async () => {
     try {
@@ -112,12 +182,24 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
   const purgeTimer = setInterval(purge, config.purgeIntervalMs);
   stack.defer(() => clearInterval(purgeTimer));
 
+  const proxy = await startPortProxy({
+    host: config.proxy.host,
+    port: config.proxy.port,
+    baseDomain: config.proxy.baseDomain,
+    resolve: (hostId, port) => sandboxes.resolvePort(hostId, port),
+    log,
+  });
+  proxyPort = proxy.port;
+  stack.defer(() => proxy.close());
+
   const app = await buildApp({
     services: {
       auth,
       volumes,
       snapshots,
       images,
+      sandboxes,
+      io,
       doctor: async () =>
         evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),
     },
@@ -136,6 +218,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
   return {
     app,
     url: `http://${host}:${port}`,
+    proxyUrl: `http://${config.proxy.host}:${proxy.port}`,
     tokenFile,
     close: () => {
       closing ??= shutdown.disposeAsync();

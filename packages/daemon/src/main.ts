@@ -53,7 +53,9 @@ async function main(): Promise<number> {
     },
     "stratad is ready",
   );
-  process.stderr.write(`stratad listening on ${daemon.url}\nadmin token in ${daemon.tokenFile}\n`);
+  process.stderr.write(
+    `stratad listening on ${daemon.url}\nadmin token in ${daemon.tokenFile}\nsandbox ports proxied on ${daemon.proxyUrl}\n`,
+  );
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {

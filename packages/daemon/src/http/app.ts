@@ -1,4 +1,5 @@
 import swagger from "@fastify/swagger";
+import websocket from "@fastify/websocket";
 import { API_VERSION } from "@strata/api";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import {
@@ -10,8 +11,11 @@ import { newId } from "../lib/ids.ts";
 import type { Services } from "../service/services.ts";
 import { authHook } from "./auth.ts";
 import { toErrorResponse } from "./errors.ts";
+import { execWsRoute } from "./routes/exec-ws.ts";
+import { fileRoutes } from "./routes/files.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
+import { sandboxRoutes } from "./routes/sandboxes.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
 
@@ -63,6 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
 
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });
@@ -88,6 +93,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await volumeRoutes(v1, options.services);
       await snapshotRoutes(v1, options.services);
       await imageRoutes(v1, options.services);
+      await sandboxRoutes(v1, options.services);
+      await fileRoutes(v1, options.services);
+      await execWsRoute(v1, options.services);
     },
     { prefix: `/${API_VERSION}` },
   );

@@ -28,3 +28,15 @@ export async function unmountBelow(path: string): Promise<void> {
     .sort((a, b) => b.length - a.length);
   for (const m of below) await run(["umount", "--lazy", m]);
 }
+
+/**
+ * Makes a folder traversable (not listable) by one group only: `root:<gid>` mode 0710.
+ * Sandboxes' mapped root is that group on the host, and crun resolves the root filesystem
+ * and volume paths with the sandbox's credentials, so every folder above them must let
+ * it through, and nobody else.
+ */
+export async function restrictToGroup(path: string, gid: number): Promise<void> {
+  const { chmod, chown } = await import("node:fs/promises");
+  await chown(path, 0, gid);
+  await chmod(path, 0o710);
+}

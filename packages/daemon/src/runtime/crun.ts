@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdirSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { join } from "node:path";
@@ -59,27 +60,31 @@ export class CrunRuntime {
     return dir;
   }
 
-  /** Starts the container; resolves with the daemon's end of the agent socket once crun has exited 0. */
-  async start(id: string): Promise<Socket> {
-    await mkdir(this.#root, { recursive: true, mode: 0o700 });
-    const child: ChildProcess = spawn(
-      crunArgv.run(this.#root, this.bundleDir(id), id)[0]!,
-      crunArgv.run(this.#root, this.bundleDir(id), id).slice(1),
-      {
-        stdio: ["ignore", "ignore", "pipe", "pipe"],
-      },
-    );
+  /**
+   * Starts the container. Returns the daemon's end of the agent socket at once, with a
+   * promise that settles when crun has exited (0: the container runs). Read the socket
+   * before awaiting `started`: when a child exits, Node resumes its unread stdio streams
+   * and whatever was buffered on them (the agent's READY) would be dropped.
+   */
+  start(id: string): { socket: Socket; started: Promise<void> } {
+    mkdirSync(this.#root, { recursive: true, mode: 0o700 });
+    const argv = crunArgv.run(this.#root, this.bundleDir(id), id);
+    const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
+      stdio: ["ignore", "ignore", "pipe", "pipe"],
+    });
     const socket = child.stdio[3] as Socket;
     let stderr = "";
     child.stderr?.on("data", (b: Buffer) => {
       stderr += b.toString();
     });
-    const [code] = (await once(child, "exit")) as [number | null];
-    if (code !== 0) {
-      socket.destroy();
-      throw new Error(`crun could not start sandbox ${id} (exit ${code}): ${stderr.trim()}`);
-    }
-    return socket;
+    const started = (async () => {
+      const [code] = (await once(child, "exit")) as [number | null];
+      if (code !== 0) {
+        socket.destroy();
+        throw new Error(`crun could not start sandbox ${id} (exit ${code}): ${stderr.trim()}`);
+      }
+    })();
+    return { socket, started };
   }
 
   async kill(id: string, signal = "KILL"): Promise<void> {

@@ -79,7 +79,8 @@ export function buildSandboxSpec(input: SandboxSpecInput): Record<string, unknow
       },
       rlimits: [{ type: "RLIMIT_NOFILE", hard: input.nofile, soft: Math.min(1024, input.nofile) }],
       noNewPrivileges: true,
-      oomScoreAdj: 500,
+      // No oomScoreAdj: lowering it is not allowed inside the user namespace. The agent keeps
+      // the daemon's score and raises every command to 500, so the OOM killer picks those.
     },
     root: { path: input.rootPath, readonly: false },
     hostname: input.hostname,

@@ -1,7 +1,7 @@
 import { chown, lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { ExecError, run } from "../../lib/exec.ts";
-import { unmountBelow } from "../../lib/mounts.ts";
+import { restrictToGroup, unmountBelow } from "../../lib/mounts.ts";
 import {
   assertLayerId,
   type CreateOptions,
@@ -35,9 +35,18 @@ export class BtrfsDriver implements StorageDriver {
     this.#rootName = basename(root);
   }
 
-  /** Opens (creating the folders of) a driver rooted at `root`, which must be on btrfs with quotas enabled. */
-  static async open(root: string): Promise<BtrfsDriver> {
-    for (const s of STATES) await mkdir(join(root, s), { recursive: true, mode: 0o700 });
+  /**
+   * Opens (creating the folders of) a driver rooted at `root`, which must be on btrfs with
+   * quotas enabled. `accessGid` may traverse to live layers (not list them); tmp and trash
+   * stay root's alone.
+   */
+  static async open(root: string, options: { accessGid?: number } = {}): Promise<BtrfsDriver> {
+    for (const s of STATES) {
+      await mkdir(join(root, s), { recursive: true, mode: 0o700 });
+      if (options.accessGid !== undefined && (s === "writable" || s === "readonly")) {
+        await restrictToGroup(join(root, s), options.accessGid);
+      }
+    }
     return new BtrfsDriver(root);
   }
 

@@ -1,7 +1,7 @@
 import { mkdir, open, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../../lib/exec.ts";
-import { isMountPoint, unmountBelow } from "../../lib/mounts.ts";
+import { isMountPoint, restrictToGroup, unmountBelow } from "../../lib/mounts.ts";
 import { btrfs } from "./commands.ts";
 
 const BTRFS_SUPER_MAGIC = 0x9123683e;
@@ -23,6 +23,8 @@ export interface PoolOptions {
   sizeBytes: number;
   /** Folder under an existing pool that belongs to this daemon. */
   prefix: string;
+  /** The group allowed to traverse to the layers (the sandboxes' mapped root); default: root only. */
+  accessGid?: number | undefined;
   log?: (msg: string) => void;
 }
 
@@ -43,12 +45,14 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
     await run(btrfs.quotaEnable(options.pool));
     const root = join(options.pool, options.prefix);
     await mkdir(root, { recursive: true, mode: 0o700 });
+    if (options.accessGid !== undefined) await restrictToGroup(root, options.accessGid);
     return { root, mount: options.pool, close: async () => {} };
   }
 
   const image = join(options.dataDir, "pool.img");
   const mount = join(options.dataDir, "pool");
   await mkdir(mount, { recursive: true, mode: 0o700 });
+  if (options.accessGid !== undefined) await restrictToGroup(mount, options.accessGid);
   // The mount at <data-dir>/pool belongs to this daemon even when a crashed predecessor
   // made it, so shutdown always releases it.
   if (!(await isMountPoint(mount))) {
@@ -64,6 +68,11 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
   await run(btrfs.quotaEnable(mount));
   const root = join(mount, "strata");
   await mkdir(root, { recursive: true, mode: 0o700 });
+  // The mount point's own mode is hidden by the mounted filesystem's root folder.
+  if (options.accessGid !== undefined) {
+    await restrictToGroup(mount, options.accessGid);
+    await restrictToGroup(root, options.accessGid);
+  }
   return {
     root,
     mount,

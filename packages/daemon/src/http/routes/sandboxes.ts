@@ -1,0 +1,99 @@
+import {
+  ErrorBody,
+  ExecRequest,
+  ExecResult,
+  Sandbox,
+  SandboxCreate,
+  SandboxListQuery,
+  SandboxParams,
+  SandboxUpdate,
+} from "@strata/api";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Services } from "../../service/services.ts";
+import { sendPage } from "../pagination.ts";
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
+
+export async function sandboxRoutes(app: FastifyInstance, s: Services): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.post(
+    "/sandboxes",
+    {
+      schema: {
+        summary: "Create and start a sandbox; answers once commands can run in it",
+        tags: ["sandboxes"],
+        body: SandboxCreate,
+        response: { 201: Sandbox, ...errors },
+      },
+    },
+    async (req, reply) => reply.status(201).send(await s.sandboxes.create(req.orgId, req.body)),
+  );
+  r.get(
+    "/sandboxes",
+    {
+      schema: {
+        summary: "List sandboxes, filtered by status and labels (label=key=value, repeatable)",
+        tags: ["sandboxes"],
+        querystring: SandboxListQuery,
+        response: { 200: z.array(Sandbox), ...errors },
+      },
+    },
+    async (req, reply) => sendPage(req, reply, await s.sandboxes.list(req.orgId, req.query)),
+  );
+  r.get(
+    "/sandboxes/:id",
+    {
+      schema: {
+        summary: "Get a sandbox",
+        tags: ["sandboxes"],
+        params: SandboxParams,
+        response: { 200: Sandbox, ...errors },
+      },
+    },
+    async (req) => s.sandboxes.get(req.orgId, req.params.id),
+  );
+  r.patch(
+    "/sandboxes/:id",
+    {
+      schema: {
+        summary: "Set a new timeout, counted from now",
+        tags: ["sandboxes"],
+        params: SandboxParams,
+        body: SandboxUpdate,
+        response: { 200: Sandbox, ...errors },
+      },
+    },
+    async (req) => s.sandboxes.update(req.orgId, req.params.id, req.body),
+  );
+  r.delete(
+    "/sandboxes/:id",
+    {
+      schema: {
+        summary: "Kill a sandbox; answers once every trace of it is gone",
+        tags: ["sandboxes"],
+        params: SandboxParams,
+        response: { 204: z.null(), ...errors },
+      },
+    },
+    async (req, reply) => {
+      await s.sandboxes.kill(req.orgId, req.params.id);
+      return reply.status(204).send(null);
+    },
+  );
+  r.post(
+    "/sandboxes/:id/exec",
+    {
+      schema: {
+        summary:
+          "Run a command to completion (for streaming output, use the WebSocket at /exec/ws)",
+        tags: ["sandboxes"],
+        params: SandboxParams,
+        body: ExecRequest,
+        response: { 200: ExecResult, ...errors },
+      },
+    },
+    async (req) => s.io.exec(req.orgId, req.params.id, req.body),
+  );
+}

@@ -1,0 +1,373 @@
+import type { Duplex, Readable } from "node:stream";
+import { AgentError } from "./agent-error.ts";
+import { AgentConnection } from "./connection.ts";
+import { CreditedStream } from "./credited-stream.ts";
+import { deferred } from "./port.ts";
+import { AgentProcess } from "./process.ts";
+import {
+  decodeDirents,
+  decodeStat,
+  decodeU32,
+  encodeExec,
+  ID_KEEP,
+  MAX_CHUNK,
+  MessageType,
+  MkdirFlags,
+  PayloadWriter,
+  ProtocolError,
+  RemoveFlags,
+  StatFlags,
+  WriteFlags,
+} from "./protocol.ts";
+
+export { AgentError } from "./agent-error.ts";
+export { AgentProcess, type ExitStatus } from "./process.ts";
+
+export interface ConnectOptions {
+  /** How long to wait for the agent's READY; 10 s by default. */
+  readyTimeoutMs?: number;
+}
+
+export interface ExecOptions {
+  /** argv[0] is looked up in `env.PATH` unless it contains a slash. */
+  argv: readonly string[];
+  /** Working directory inside the sandbox; `/` by default. */
+  cwd?: string;
+  /** The complete environment of the process. */
+  env: Readonly<Record<string, string>>;
+  /** Identity to run as; the agent's own when omitted. */
+  uid?: number;
+  gid?: number;
+  /** Whether you will write stdin; otherwise it is /dev/null. */
+  stdin?: boolean;
+}
+
+export type FileType = "file" | "directory" | "symlink" | "other";
+
+export interface AgentStat {
+  type: FileType;
+  /** The full st_mode, type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  atimeMs: number;
+  ctimeMs: number;
+  nlink: number;
+  /** A symlink's target when stat'ed with `noFollow`, else null. */
+  linkTarget: string | null;
+}
+
+export interface DirEntry {
+  name: string;
+  type: FileType;
+}
+
+export interface WriteFileOptions {
+  /** Permission bits of a file this creates (the agent's umask applies); 0o644 by default. */
+  mode?: number;
+  /** Create the file when missing; true by default. */
+  create?: boolean;
+  /** Append instead of truncating. */
+  append?: boolean;
+  /** Fail with EEXIST when the file exists. */
+  exclusive?: boolean;
+}
+
+const DIRENT_TYPES: readonly FileType[] = ["other", "file", "directory", "symlink", "other"];
+
+const MODE_TYPES: ReadonlyMap<number, FileType> = new Map([
+  [0o100000, "file"],
+  [0o040000, "directory"],
+  [0o120000, "symlink"],
+]);
+
+function fileType(mode: number): FileType {
+  return MODE_TYPES.get(mode & 0o170000) ?? "other";
+}
+
+function windowPayload(out: number, err: number): Buffer {
+  return new PayloadWriter().u32(out).u32(err).finish();
+}
+
+async function* chunksOf(data: AsyncIterable<Uint8Array> | Uint8Array): AsyncGenerator<Uint8Array> {
+  if (data instanceof Uint8Array) {
+    yield data;
+    return;
+  }
+  for await (const chunk of data) yield typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+}
+
+/**
+ * The daemon's side of one sandbox agent connection (docs/agent-protocol.md): runs
+ * commands and file operations inside the sandbox. Operations may run concurrently.
+ * When the connection ends, every pending operation rejects with an {@link AgentError}
+ * whose code is `agent_gone`, and `closed` resolves.
+ *
+ * @example
+ * const child = spawn(agentPath, [], { stdio: ["ignore", "inherit", "inherit", "pipe"] });
+ * const agent = await AgentClient.connect(child.stdio[3] as Duplex);
+ * const proc = await agent.exec({ argv: ["echo", "hi"], env: { PATH: "/usr/bin:/bin" } });
+ * proc.stdout.pipe(process.stdout);
+ * console.log(await proc.exited); // { code: 0, signal: null }
+ * await agent.writeFile("/tmp/x", Buffer.from("data"));
+ * await agent.close();
+ */
+export class AgentClient {
+  /** Resolves once the connection has closed, for whatever reason. */
+  readonly closed: Promise<void>;
+
+  #conn: AgentConnection;
+
+  private constructor(conn: AgentConnection) {
+    this.#conn = conn;
+    this.closed = conn.closed;
+  }
+
+  /**
+   * Takes over a connected stream to the agent (fd 3 of its process) and resolves once
+   * the agent sent READY; rejects with `agent_gone` if the stream ends or the timeout
+   * passes first.
+   */
+  static async connect(stream: Duplex, options: ConnectOptions = {}): Promise<AgentClient> {
+    const conn = new AgentConnection(stream);
+    await conn.ready(options.readyTimeoutMs ?? 10_000);
+    return new AgentClient(conn);
+  }
+
+  /**
+   * Starts a command; resolves once it runs, rejects with an {@link AgentError} carrying
+   * the errno if it cannot start (ENOENT, EACCES, a bad `cwd`, EPERM for `uid`).
+   * Read (or `resume()`) both output streams: `exited` settles only after all output
+   * was delivered, and output is flow-controlled.
+   */
+  exec(options: ExecOptions): Promise<AgentProcess> {
+    const what = `Cannot run ${JSON.stringify(options.argv[0] ?? "")}`;
+    const started = deferred<AgentProcess>();
+    const stdin = options.stdin ?? false;
+    const port = this.#conn.open({
+      onFrame: (type, payload) => {
+        if (type === MessageType.Started) {
+          // Synchronously, so that output frames in the same chunk find the process.
+          return started.resolve(new AgentProcess(port, { pid: decodeU32(payload), stdin }));
+        }
+        if (type !== MessageType.Error) throw unexpected(type, what);
+        const error = AgentError.fromPayload(payload, what);
+        port.release();
+        started.reject(error);
+      },
+      onGone: (error) => started.reject(error),
+    });
+    const payload = encodeExec({
+      stdin,
+      cwd: options.cwd ?? "",
+      argv: options.argv,
+      env: Object.entries(options.env).map(([k, v]) => `${k}=${v}`),
+      uid: options.uid ?? ID_KEEP,
+      gid: options.gid ?? ID_KEEP,
+    });
+    port.send(MessageType.Exec, payload).catch((e) => started.reject(e));
+    return started.promise;
+  }
+
+  /**
+   * Streams a regular file's content. Errors (ENOENT, EISDIR, EINVAL for a FIFO or
+   * device, agent_gone) destroy the stream with an {@link AgentError}. Destroying it
+   * early cancels the transfer.
+   */
+  readFile(path: string): Readable {
+    const what = `Cannot read ${JSON.stringify(path)}`;
+    const stream: CreditedStream = new CreditedStream({
+      grant: (n) => port.send(MessageType.Window, windowPayload(n, 0)).catch(() => {}),
+      onCancel: () => {
+        port.release();
+        port.send(MessageType.FsEnd).catch(() => {});
+      },
+    });
+    const port = this.#conn.open({
+      onFrame: (type, payload) => {
+        if (type === MessageType.FsData) return stream.push(payload);
+        if (type === MessageType.FsEnd) {
+          port.release();
+          return stream.end();
+        }
+        if (type !== MessageType.Error) throw unexpected(type, what);
+        const error = AgentError.fromPayload(payload, what);
+        port.release();
+        stream.fail(error);
+      },
+      onGone: (error) => stream.fail(error),
+    });
+    port.send(MessageType.FsRead, new PayloadWriter().str(path).finish()).catch(() => {});
+    return stream.readable;
+  }
+
+  /**
+   * Writes a file from bytes or a stream of chunks; resolves once the agent closed it.
+   * If `data` throws, the bytes sent so far stay in the file and its error is rethrown.
+   */
+  async writeFile(
+    path: string,
+    data: AsyncIterable<Uint8Array> | Uint8Array,
+    options: WriteFileOptions = {},
+  ): Promise<void> {
+    const what = `Cannot write ${JSON.stringify(path)}`;
+    const flags =
+      (options.create === false ? 0 : WriteFlags.Create) |
+      (options.append ? WriteFlags.Append : WriteFlags.Truncate) |
+      (options.exclusive ? WriteFlags.Exclusive | WriteFlags.Create : 0);
+    const result = deferred<void>();
+    let settled = false;
+    const port = this.#conn.open({
+      onFrame: (type, payload) => {
+        const error =
+          type === MessageType.Error ? AgentError.fromPayload(payload, what) : undefined;
+        if (!error && type !== MessageType.Ok) throw unexpected(type, what);
+        settled = true;
+        port.release();
+        if (error) result.reject(error);
+        else result.resolve();
+      },
+      onGone: (error) => {
+        settled = true;
+        result.reject(error);
+      },
+    });
+    const open = new PayloadWriter()
+      .u32(flags)
+      .u32(options.mode ?? 0o644)
+      .str(path)
+      .finish();
+    try {
+      await port.send(MessageType.FsWrite, open);
+      for await (const chunk of chunksOf(data)) {
+        for (let at = 0; at < chunk.length && !settled; at += MAX_CHUNK) {
+          await port.send(MessageType.FsData, chunk.subarray(at, at + MAX_CHUNK));
+        }
+        if (settled) break;
+      }
+    } catch (error) {
+      if (settled) return result.promise;
+      // The agent must close its descriptor either way.
+      port.release();
+      port.send(MessageType.FsEnd).catch(() => {});
+      throw error;
+    }
+    if (!settled) await port.send(MessageType.FsEnd).catch(() => {});
+    return result.promise;
+  }
+
+  /** stat(2), or lstat(2) with `noFollow` (which also reads a symlink's target). */
+  stat(path: string, options: { noFollow?: boolean } = {}): Promise<AgentStat> {
+    const flags = options.noFollow ? StatFlags.NoFollow : 0;
+    const payload = new PayloadWriter().u32(flags).str(path).finish();
+    return this.#call(MessageType.FsStat, payload, `Cannot stat ${JSON.stringify(path)}`, (p) => {
+      const { linkTarget, ...raw } = decodeStat(p);
+      return {
+        type: fileType(raw.mode),
+        ...raw,
+        linkTarget: linkTarget === "" ? null : linkTarget,
+      };
+    });
+  }
+
+  /** A directory's entries, without `.` and `..`, in the order the kernel lists them. */
+  readDir(path: string): Promise<DirEntry[]> {
+    const what = `Cannot list ${JSON.stringify(path)}`;
+    const result = deferred<DirEntry[]>();
+    const entries: DirEntry[] = [];
+    const port = this.#conn.open({
+      onFrame: (type, payload) => {
+        if (type === MessageType.Dirents) {
+          for (const e of decodeDirents(payload)) {
+            entries.push({ name: e.name, type: DIRENT_TYPES[e.type] ?? "other" });
+          }
+          return;
+        }
+        if (type !== MessageType.FsEnd && type !== MessageType.Error) throw unexpected(type, what);
+        const error =
+          type === MessageType.Error ? AgentError.fromPayload(payload, what) : undefined;
+        port.release();
+        if (error) result.reject(error);
+        else result.resolve(entries);
+      },
+      onGone: (error) => result.reject(error),
+    });
+    port.send(MessageType.FsReadDir, new PayloadWriter().str(path).finish()).catch(() => {});
+    return result.promise;
+  }
+
+  /** mkdir(2); `recursive` creates missing parents and accepts an existing directory. */
+  mkdir(path: string, options: { mode?: number; recursive?: boolean } = {}): Promise<void> {
+    const flags = options.recursive ? MkdirFlags.Recursive : 0;
+    const payload = new PayloadWriter()
+      .u32(flags)
+      .u32(options.mode ?? 0o755)
+      .str(path)
+      .finish();
+    return this.#call(
+      MessageType.FsMkdir,
+      payload,
+      `Cannot create directory ${JSON.stringify(path)}`,
+    );
+  }
+
+  /** Removes a file, a symlink or an empty directory; `recursive` removes a tree without following symlinks. */
+  remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const flags = options.recursive ? RemoveFlags.Recursive : 0;
+    const payload = new PayloadWriter().u32(flags).str(path).finish();
+    return this.#call(MessageType.FsRemove, payload, `Cannot remove ${JSON.stringify(path)}`);
+  }
+
+  /** rename(2): replaces `to` if it exists. */
+  rename(from: string, to: string): Promise<void> {
+    const payload = new PayloadWriter().str(from).str(to).finish();
+    const what = `Cannot rename ${JSON.stringify(from)} to ${JSON.stringify(to)}`;
+    return this.#call(MessageType.FsRename, payload, what);
+  }
+
+  /** chmod(2) with the permission bits of `mode`. */
+  chmod(path: string, mode: number): Promise<void> {
+    const payload = new PayloadWriter().u32(mode).str(path).finish();
+    return this.#call(MessageType.FsChmod, payload, `Cannot chmod ${JSON.stringify(path)}`);
+  }
+
+  /** Closes the connection; the agent then kills the sandbox's processes and exits. */
+  close(): Promise<void> {
+    this.#conn.shutdown(AgentError.gone("the client closed the connection"));
+    return this.closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #call<T = void>(
+    type: MessageType,
+    payload: Buffer,
+    what: string,
+    decode?: (payload: Buffer) => T,
+  ): Promise<T> {
+    const result = deferred<T>();
+    const port = this.#conn.open({
+      onFrame: (t, p) => {
+        const expected = decode ? MessageType.Stat : MessageType.Ok;
+        if (t !== expected && t !== MessageType.Error) throw unexpected(t, what);
+        // Decoded before release: a malformed answer fails the connection, and with it
+        // this call.
+        const outcome = t === MessageType.Error ? AgentError.fromPayload(p, what) : decode?.(p);
+        port.release();
+        if (outcome instanceof AgentError) result.reject(outcome);
+        else result.resolve(outcome as T);
+      },
+      onGone: (error) => result.reject(error),
+    });
+    port.send(type, payload).catch(() => {});
+    return result.promise;
+  }
+}
+
+function unexpected(type: number, what: string): ProtocolError {
+  return new ProtocolError(`Unexpected message 0x${type.toString(16)} answering: ${what}`);
+}

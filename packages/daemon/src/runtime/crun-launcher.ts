@@ -1,0 +1,108 @@
+import { join } from "node:path";
+import type { Logger } from "../lib/logger.ts";
+import { parseAllowNet } from "../network/allow-net.ts";
+import type { NetworkManager } from "../network/manager.ts";
+import { AgentClient } from "./agent/client.ts";
+import type { CrunRuntime } from "./crun.ts";
+import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
+import { buildSandboxSpec } from "./oci-spec.ts";
+
+export interface CrunLauncherOptions {
+  crun: CrunRuntime;
+  network: NetworkManager;
+  agentPath: string;
+  /** cgroups are named `/<prefix>/<sandbox id>` in every hierarchy. */
+  prefix: string;
+  nofile: number;
+  pids: number;
+  log: Logger;
+}
+
+/**
+ * Launches sandboxes as crun containers: network namespace first, then the OCI bundle,
+ * then the container, whose agent must say READY. Any failure undoes the steps before it.
+ */
+export class CrunLauncher implements SandboxLauncher {
+  readonly #o: CrunLauncherOptions;
+  readonly #agents = new Map<string, AgentClient>();
+
+  constructor(options: CrunLauncherOptions) {
+    this.#o = options;
+  }
+
+  validateAllowNet(allowNet: string[] | undefined): void {
+    if (allowNet !== undefined) parseAllowNet(allowNet);
+  }
+
+  async launch(spec: LaunchSpec): Promise<SandboxHandle> {
+    const o = this.#o;
+    await using stack = new AsyncDisposableStack();
+    const net = await o.network.attach(
+      spec.id,
+      spec.allowNet === undefined ? {} : { allowNet: spec.allowNet },
+    );
+    stack.defer(() => o.network.detach(spec.id));
+
+    const hostname = spec.id.replace(/^sbx_/, "sbx-").slice(0, 16);
+    const bundle = o.crun.bundleDir(spec.id);
+    const config = buildSandboxSpec({
+      id: spec.id,
+      hostname,
+      rootPath: spec.rootPath,
+      agentPath: o.agentPath,
+      etc: {
+        resolvConf: join(bundle, "resolv.conf"),
+        hosts: join(bundle, "hosts"),
+        hostname: join(bundle, "hostname"),
+      },
+      mounts: spec.mounts,
+      netnsPath: net.netnsPath,
+      cgroupsPath: `/${o.prefix}/${spec.id}`,
+      limits: { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pids: o.pids },
+      nofile: o.nofile,
+      env: {},
+    });
+    await o.crun.writeBundle(spec.id, config, {
+      "resolv.conf": net.resolvConf,
+      hosts: `127.0.0.1\tlocalhost\n${net.address}\t${hostname}\n`,
+      hostname: `${hostname}\n`,
+    });
+    stack.defer(() => o.crun.remove(spec.id));
+    const { socket, started } = o.crun.start(spec.id);
+    const connecting = AgentClient.connect(socket, { readyTimeoutMs: 15_000 });
+    // Both settle: crun's failure (with its message) wins over the socket closing because of it.
+    const [run, connected] = await Promise.allSettled([started, connecting]);
+    if (run.status === "rejected" || connected.status === "rejected") {
+      socket.destroy();
+      throw run.status === "rejected" ? run.reason : (connected as PromiseRejectedResult).reason;
+    }
+    const agent = connected.value;
+    this.#agents.set(spec.id, agent);
+    stack.move();
+    return { address: net.address, agent, exited: agent.closed };
+  }
+
+  async destroy(id: string): Promise<void> {
+    const o = this.#o;
+    const agent = this.#agents.get(id);
+    this.#agents.delete(id);
+    // Closing the agent's socket makes it kill everything and exit; KILL covers an agent that hangs.
+    await agent?.close().catch(() => {});
+    await o.crun.kill(id, "KILL");
+    await o.crun.remove(id);
+    await o.network.detach(id);
+  }
+
+  async reconcile(live: Set<string>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const id of await this.#o.crun.list()) {
+      if (!live.has(id)) {
+        await this.#o.crun.kill(id, "KILL");
+        await this.#o.crun.remove(id);
+        removed.push(id);
+      }
+    }
+    removed.push(...(await this.#o.network.reconcile([...live])));
+    return removed;
+  }
+}

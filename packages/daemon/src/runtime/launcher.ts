@@ -1,0 +1,36 @@
+import type { AgentClient } from "./agent/client.ts";
+
+/** What a sandbox needs from the host to start. */
+export interface LaunchSpec {
+  id: string;
+  rootPath: string;
+  mounts: { source: string; destination: string }[];
+  env: Record<string, string>;
+  memoryBytes: number;
+  cpus: number;
+  allowNet: string[] | undefined;
+}
+
+/** A running sandbox, as the service sees it. */
+export interface SandboxHandle {
+  /** The sandbox's address on the daemon's bridge (the port proxy connects to it). */
+  address: string;
+  /** The channel to the sandbox's PID 1: exec and files. */
+  agent: AgentClient;
+  /** Resolves when the sandbox's init is gone (it exited, or was killed). */
+  exited: Promise<void>;
+}
+
+/**
+ * Starts and destroys sandboxes on the host: network namespace, OCI bundle, container,
+ * agent connection. `launch` either returns a ready sandbox or leaves nothing behind.
+ */
+export interface SandboxLauncher {
+  /** Throws `invalid_allow_net` for a bad allowNet list, before anything is made. */
+  validateAllowNet(allowNet: string[] | undefined): void;
+  launch(spec: LaunchSpec): Promise<SandboxHandle>;
+  /** Removes everything `launch` made for `id`. Idempotent. */
+  destroy(id: string): Promise<void>;
+  /** Removes containers and networks of sandboxes not in `live` (after a crash). */
+  reconcile(live: Set<string>): Promise<string[]>;
+}

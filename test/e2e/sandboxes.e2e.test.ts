@@ -1,0 +1,429 @@
+import assert from "node:assert/strict";
+import { access, readdir, stat } from "node:fs/promises";
+import { request } from "node:http";
+import { createServer } from "node:net";
+import { networkInterfaces } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { ExecResult, Sandbox, Volume } from "@strata/api";
+import { isRoot, TestDaemon, waitFor } from "./harness.ts";
+
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const text = (s: string) => Buffer.from(s, "base64").toString();
+
+/** A tiny HTTP server in Perl (minbase has perl-base and nothing else that listens). */
+const PERL_HTTP = `use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die;
+while (my $c = $s->accept) { my $l = <$c>; while (<$c>) { last if /^\\r?$/ } my $b = "hello from " . \`hostname\`;
+print $c "HTTP/1.1 200 OK\\r\\ncontent-length: " . length($b) . "\\r\\nconnection: close\\r\\n\\r\\n$b"; close $c }`;
+
+describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await TestDaemon.start(["--root-capacity", "2GB"]);
+  });
+  after(async () => {
+    await d?.[Symbol.asyncDispose]();
+  });
+
+  const create = async (body: Record<string, unknown> = {}) => {
+    const r = await d.api<Sandbox>("POST", "/v1/sandboxes", body);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body;
+  };
+  const sh = async (id: string, command: string, extra: Record<string, unknown> = {}) => {
+    const r = await d.api<ExecResult>("POST", `/v1/sandboxes/${id}/exec`, { command, ...extra });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return { ...r.body, out: text(r.body.stdout), err: text(r.body.stderr) };
+  };
+  const kill = async (id: string) =>
+    assert.equal((await d.api("DELETE", `/v1/sandboxes/${id}`)).status, 204);
+
+  test("a sandbox from the base image runs commands as root in its own namespaces, mapped to an unprivileged host uid", async () => {
+    const s = await create();
+    assert.equal(s.status, "ready");
+    assert.deepEqual(s.root, { kind: "image", image: "builtin:debian-13" });
+    const r = await sh(
+      s.id,
+      "cat /etc/debian_version; id -u; echo $$; ls /proc | grep -c '^[0-9]'",
+    );
+    const [version, uid, pid] = r.out.trim().split("\n");
+    assert.match(version ?? "", /^(13|trixie)/);
+    assert.equal(uid, "0");
+    assert.notEqual(pid, "1", "the agent is PID 1");
+    await sh(s.id, "echo owned > /root/owned");
+    const st = await stat(join(d.poolRoot, "writable", s.id, "root/owned"));
+    assert.equal(st.uid, 100_000, "root inside is uid 100000 on the host");
+    await kill(s.id);
+  });
+
+  test("ending a sandbox removes its container, network, ephemeral root, bundle and cgroup", async () => {
+    const s = await create();
+    const netns = (await readdir("/run/netns")).filter((n) => n.includes(s.id.slice(4, 14)));
+    assert.equal(netns.length, 1, "one network namespace while it runs");
+    await kill(s.id);
+    const gone = await d.api<Sandbox>("GET", `/v1/sandboxes/${s.id}`);
+    assert.equal(gone.body.status, "stopped");
+    assert.equal(gone.body.stopReason, "killed");
+    assert.equal(await exists(join(d.poolRoot, "writable", s.id)), false);
+    assert.deepEqual(
+      (await readdir("/run/netns")).filter((n) => n.includes(s.id.slice(4, 14))),
+      [],
+    );
+    for (const controller of ["memory", "pids", "cpu"]) {
+      const dirs = await readdir(`/sys/fs/cgroup/${controller}`).catch(() => [] as string[]);
+      for (const dir of dirs.filter((x) => x.startsWith("strata"))) {
+        assert.equal(await exists(`/sys/fs/cgroup/${controller}/${dir}/${s.id}`), false);
+      }
+    }
+    const ended = await d.api<{ code: string }>("POST", `/v1/sandboxes/${s.id}/exec`, {
+      command: "true",
+    });
+    assert.equal(ended.status, 409);
+    assert.equal(ended.body.code, "sandbox_not_running");
+  });
+
+  test("exec returns exit codes, stdout, stderr and signals as data, with stdin, env and cwd", async () => {
+    const s = await create({ env: { GREETING: "hi" } });
+    assert.equal((await sh(s.id, "exit 7")).exitCode, 7);
+    const r = await sh(s.id, "echo $GREETING $EXTRA; pwd; echo oops >&2; cat", {
+      env: { EXTRA: "there" },
+      cwd: "/tmp",
+      stdin: b64("from stdin"),
+    });
+    assert.equal(r.out, "hi there\n/tmp\nfrom stdin");
+    assert.equal(r.err, "oops\n");
+    const killed = await sh(s.id, "kill -KILL $$");
+    assert.equal(killed.signal, "SIGKILL");
+    const missing = await d.api<ExecResult>("POST", `/v1/sandboxes/${s.id}/exec`, {
+      argv: ["no-such-command"],
+    });
+    assert.equal(missing.body.exitCode, 127);
+    const many = await Promise.all(Array.from({ length: 20 }, (_, i) => sh(s.id, `echo ${i}`)));
+    assert.deepEqual(
+      many.map((m) => m.out),
+      Array.from({ length: 20 }, (_, i) => `${i}\n`),
+    );
+    await kill(s.id);
+  });
+
+  test("files resolve inside the sandbox: planted symlinks never reach the host", async () => {
+    const s = await create();
+    const put = await fetch(
+      new URL(`/v1/sandboxes/${s.id}/files/content?path=/root/blob.bin`, d.url),
+      {
+        method: "PUT",
+        headers: { authorization: `Bearer ${d.token}`, "content-type": "application/octet-stream" },
+        body: Buffer.alloc(1024 * 1024, 0xab),
+      },
+    );
+    assert.equal(put.status, 204);
+    const got = await fetch(
+      new URL(`/v1/sandboxes/${s.id}/files/content?path=/root/blob.bin`, d.url),
+      { headers: { authorization: `Bearer ${d.token}` } },
+    );
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), Buffer.alloc(1024 * 1024, 0xab));
+
+    // Hostile code plants links to host paths; the daemon follows them inside the sandbox only.
+    await sh(
+      s.id,
+      `ln -s /etc/hostname /root/link; ln -s ${d.dataDir}/admin.token /root/token; ln -s / /root/up`,
+    );
+    const viaLink = await fetch(
+      new URL(`/v1/sandboxes/${s.id}/files/content?path=/root/link`, d.url),
+      { headers: { authorization: `Bearer ${d.token}` } },
+    );
+    assert.equal((await viaLink.text()).trim(), (await sh(s.id, "cat /etc/hostname")).out.trim());
+    const token = await d.api<{ code: string; errno: string }>(
+      "GET",
+      `/v1/sandboxes/${s.id}/files/stat?path=/root/token`,
+    );
+    assert.equal(token.status, 404);
+    assert.equal(token.body.code, "file_not_found");
+    assert.equal(token.body.errno, "ENOENT");
+    const dotdot = await d.api<{ code: string }>(
+      "GET",
+      `/v1/sandboxes/${s.id}/files/stat?path=/root/up/../../../../${d.dataDir}/admin.token`,
+    );
+    assert.equal(dotdot.status, 404);
+
+    assert.equal(
+      (
+        await d.api("POST", `/v1/sandboxes/${s.id}/files/mkdir`, {
+          path: "/srv/a/b",
+          recursive: true,
+        })
+      ).status,
+      204,
+    );
+    assert.equal(
+      (
+        await d.api("POST", `/v1/sandboxes/${s.id}/files/rename`, {
+          from: "/root/blob.bin",
+          to: "/srv/a/b/blob.bin",
+        })
+      ).status,
+      204,
+    );
+    assert.equal(
+      (
+        await d.api("POST", `/v1/sandboxes/${s.id}/files/chmod`, {
+          path: "/srv/a/b/blob.bin",
+          mode: 0o600,
+        })
+      ).status,
+      204,
+    );
+    const st = await d.api<{ type: string; size: number; mode: number }>(
+      "GET",
+      `/v1/sandboxes/${s.id}/files/stat?path=/srv/a/b/blob.bin`,
+    );
+    assert.equal(st.body.type, "file");
+    assert.equal(st.body.size, 1024 * 1024);
+    assert.equal(st.body.mode & 0o777, 0o600);
+    const list = await d.api<{ name: string; type: string }[]>(
+      "GET",
+      `/v1/sandboxes/${s.id}/files/list?path=/srv/a`,
+    );
+    assert.deepEqual(list.body, [{ name: "b", type: "directory" }]);
+    const notDir = await d.api<{ code: string; errno: string }>(
+      "GET",
+      `/v1/sandboxes/${s.id}/files/list?path=/srv/a/b/blob.bin`,
+    );
+    assert.equal(notDir.body.errno, "ENOTDIR");
+    assert.equal(
+      (await d.api("DELETE", `/v1/sandboxes/${s.id}/files?path=/srv/a&recursive=true`)).status,
+      204,
+    );
+    assert.equal((await d.api("GET", `/v1/sandboxes/${s.id}/files/stat?path=/srv/a`)).status, 404);
+    await kill(s.id);
+  });
+
+  test("a volume root persists and is single-attach; a snapshot root is an ephemeral copy for any number of sandboxes", async () => {
+    const v = (
+      await d.api<Volume>("POST", "/v1/volumes", {
+        slug: "sbx-root",
+        region: "local",
+        capacity: "2GB",
+        from: "builtin:debian-13",
+      })
+    ).body;
+    await waitFor("the volume", async () =>
+      (await d.api<Volume>("GET", `/v1/volumes/${v.id}`)).body.status === "ready"
+        ? true
+        : undefined,
+    );
+    const a = await create({ root: "sbx-root" });
+    await sh(a.id, "echo kept > /root/state");
+    const second = await d.api<{ code: string }>("POST", "/v1/sandboxes", { root: "sbx-root" });
+    assert.equal(second.status, 409);
+    assert.equal(second.body.code, "volume_in_use");
+    assert.equal((await d.api<Volume>("GET", "/v1/volumes/sbx-root")).body.attachedTo, a.id);
+    await kill(a.id);
+    assert.equal((await d.api<Volume>("GET", "/v1/volumes/sbx-root")).body.attachedTo, null);
+    const b = await create({ root: v.id });
+    assert.equal((await sh(b.id, "cat /root/state")).out, "kept\n");
+    await kill(b.id);
+
+    await d.api("POST", `/v1/volumes/${v.id}/snapshots`, { slug: "sbx-root-snap" });
+    const [x, y] = await Promise.all([
+      create({ root: "sbx-root-snap" }),
+      create({ root: "sbx-root-snap" }),
+    ]);
+    await sh(x.id, "echo only-x > /root/state");
+    assert.equal((await sh(y.id, "cat /root/state")).out, "kept\n");
+    await Promise.all([kill(x.id), kill(y.id)]);
+    const z = await create({ root: "sbx-root-snap" });
+    assert.equal(
+      (await sh(z.id, "cat /root/state")).out,
+      "kept\n",
+      "writes to a snapshot root vanish with the sandbox",
+    );
+    await kill(z.id);
+  });
+
+  test("a volume mounted at a path keeps data across sandboxes", async () => {
+    const v = (
+      await d.api<Volume>("POST", "/v1/volumes", {
+        slug: "dataset",
+        region: "local",
+        capacity: "1GB",
+      })
+    ).body;
+    const a = await create({ volumes: { "/data/dataset": "dataset" } });
+    await sh(a.id, "echo 42 > /data/dataset/answer");
+    await kill(a.id);
+    const b = await create({ volumes: { "/data/dataset": v.id } });
+    assert.equal((await sh(b.id, "cat /data/dataset/answer")).out, "42\n");
+    await kill(b.id);
+  });
+
+  test("limits hold: a fork bomb hits pids, a memory hog is OOM-killed, a disk filler hits the root's capacity", async () => {
+    const bomb = await create();
+    const bystander = await create();
+    const r = await sh(bomb.id, "for i in $(seq 1 3000); do sleep 5 & done; echo unreachable");
+    assert.notEqual(r.exitCode, 0, "the shell could not fork 3000 times");
+    assert.doesNotMatch(r.out, /unreachable/);
+    assert.match(r.err, /fork|Resource temporarily unavailable/i);
+    assert.equal(
+      (await sh(bystander.id, "echo fine")).out,
+      "fine\n",
+      "another sandbox keeps working",
+    );
+    assert.equal((await d.api("GET", "/v1/health")).status, 200);
+
+    const small = await create({ memory: "128MiB" });
+    const hog = await sh(small.id, "perl -e '$x = q(a) x (400 * 1024 * 1024); print length $x'");
+    // sh reports its child's SIGKILL as status 137.
+    assert.ok(
+      hog.signal === "SIGKILL" || hog.exitCode === 137,
+      `the memory hog was OOM-killed: ${hog.exitCode} ${hog.signal}`,
+    );
+    assert.equal(
+      (await sh(small.id, "echo survived")).out,
+      "survived\n",
+      "the sandbox's init survived it",
+    );
+
+    const fill = await sh(
+      bystander.id,
+      "dd if=/dev/zero of=/root/fill bs=1M count=3000 2>&1; echo rc=$?",
+    );
+    assert.match(fill.out, /Disk quota exceeded/);
+    assert.equal((await sh(bystander.id, "rm /root/fill; echo ok")).out, "ok\n");
+    await Promise.all([kill(bomb.id), kill(bystander.id), kill(small.id)]);
+  });
+
+  test("the network: egress is NATed, but the host, other sandboxes and link-local are unreachable; ports are proxied", async () => {
+    const host = createServer((c) => c.end("host secret\n"));
+    await new Promise<void>((r) => host.listen(0, "0.0.0.0", r));
+    const hostPort = (host.address() as { port: number }).port;
+    const hostIp = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+    try {
+      const web = await create({ port: 8000 });
+      const other = await create();
+      const upload = await fetch(
+        new URL(`/v1/sandboxes/${web.id}/files/content?path=/root/server.pl`, d.url),
+        {
+          method: "PUT",
+          headers: {
+            authorization: `Bearer ${d.token}`,
+            "content-type": "application/octet-stream",
+          },
+          body: PERL_HTTP,
+        },
+      );
+      assert.equal(upload.status, 204);
+      await sh(web.id, "setsid perl /root/server.pl 8000 > /dev/null 2>&1 < /dev/null &");
+      const webIp = (await sh(web.id, "hostname -I")).out.trim();
+      const probe = async (id: string, ip: string, port: number) =>
+        (
+          await sh(
+            id,
+            `timeout 3 bash -c 'echo > /dev/tcp/${ip}/${port}' 2>/dev/null && echo open || echo closed`,
+          )
+        ).out.trim();
+      assert.ok(hostIp, "the host has an IPv4 address");
+      assert.equal(await probe(other.id, hostIp!, hostPort), "closed", "the host's address");
+      const daemonPort = new URL(d.url).port;
+      const gateway = (
+        await sh(
+          other.id,
+          `perl -ne '@f = split; print join(".", unpack("C4", pack("V", hex $f[2]))) if $f[1] eq "00000000"' /proc/net/route`,
+        )
+      ).out.trim();
+      assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/);
+      assert.equal(
+        await probe(other.id, gateway, Number(daemonPort)),
+        "closed",
+        "the bridge gateway (the host)",
+      );
+      assert.equal(await probe(other.id, webIp, 8000), "closed", "another sandbox");
+      assert.equal(await probe(other.id, "169.254.169.254", 80), "closed", "link-local");
+      // Egress through NAT with the host's resolvers: Debian's mirror is one of the two places sandboxes may reach.
+      const apt = await sh(other.id, "apt-get update -qq 2>&1; echo rc=$?");
+      assert.match(apt.out, /rc=0/, apt.out);
+
+      assert.ok(web.url, "the sandbox has a URL");
+      const url = new URL(web.url!);
+      // fetch() may not set Host, so ask the proxy with node:http, as a browser resolving *.localhost would.
+      const viaProxy = await waitFor(
+        "the server in the sandbox",
+        () =>
+          new Promise<string | undefined>((resolve) => {
+            const req = request(
+              { host: "127.0.0.1", port: url.port, path: "/", headers: { host: url.host } },
+              (res) => {
+                let body = "";
+                res.on("data", (c: Buffer) => (body += c));
+                res.on("end", () => resolve(res.statusCode === 200 ? body : undefined));
+              },
+            );
+            req.on("error", () => resolve(undefined));
+            req.end();
+          }),
+        15_000,
+      );
+      assert.match(viaProxy, /^hello from /);
+      await Promise.all([kill(web.id), kill(other.id)]);
+    } finally {
+      host.close();
+    }
+  });
+
+  test("timeouts end sandboxes by themselves, and PATCH extends them", async () => {
+    const s = await create({ timeout: "2s", labels: { suite: "timeouts" } });
+    const t = await create({ timeout: "2s", labels: { suite: "timeouts" } });
+    const extended = await d.api<Sandbox>("PATCH", `/v1/sandboxes/${t.id}`, { timeout: "10m" });
+    assert.equal(extended.status, 200);
+    const stopped = await waitFor(
+      "the timeout",
+      async () => {
+        const r = await d.api<Sandbox>("GET", `/v1/sandboxes/${s.id}`);
+        return r.body.status === "stopped" ? r.body : undefined;
+      },
+      20_000,
+    );
+    assert.equal(stopped.stopReason, "timeout");
+    assert.equal((await d.api<Sandbox>("GET", `/v1/sandboxes/${t.id}`)).body.status, "ready");
+    const listed = await d.api<Sandbox[]>("GET", "/v1/sandboxes?label=suite=timeouts&status=ready");
+    assert.deepEqual(
+      listed.body.map((x) => x.id),
+      [t.id],
+    );
+    await kill(t.id);
+  });
+
+  test("bad input gets a 4xx with a stable code and starts nothing", async () => {
+    await d.api("POST", "/v1/volumes", { slug: "plain", region: "local", capacity: "1GB" });
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ root: "no-such-thing" }, 404, "volume_not_found"],
+      [{ root: "plain" }, 409, "root_not_bootable"],
+      [{ volumes: { "relative/path": "plain" } }, 400, "invalid_mount_path"],
+      [{ volumes: { "/proc/x": "plain" } }, 400, "invalid_mount_path"],
+      [{ volumes: { "/data": "missing-volume" } }, 404, "volume_not_found"],
+      [{ timeout: "soon" }, 400, "invalid_timeout"],
+      [{ memory: "1KiB" }, 400, "invalid_limits"],
+      [{ cpus: 1000 }, 400, "invalid_limits"],
+      [{ port: 70000 }, 400, "invalid_port"],
+      [{ region: "mars" }, 400, "invalid_region"],
+      [{ runtime: "docker" }, 400, "invalid_request"],
+      [{ labels: { "bad key!": "x" } }, 400, "invalid_labels"],
+      [{ allowNet: ["not a host!"] }, 400, "invalid_allow_net"],
+    ];
+    const before = (await d.api<Sandbox[]>("GET", "/v1/sandboxes?limit=200")).body.length;
+    for (const [body, status, code] of cases) {
+      const r = await d.api<{ code: string }>("POST", "/v1/sandboxes", body);
+      assert.equal(r.status, status, JSON.stringify(body));
+      assert.equal(r.body.code, code, JSON.stringify(body));
+    }
+    assert.equal((await d.api<Sandbox[]>("GET", "/v1/sandboxes?limit=200")).body.length, before);
+    assert.equal((await d.api<Volume>("GET", "/v1/volumes/plain")).body.attachedTo, null);
+  });
+});
