@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { access, readdir, stat } from "node:fs/promises";
+import { access, readdir, readFile, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ExecResult, Sandbox, Volume } from "@strata/api";
+import { derivePrefix } from "../../packages/daemon/src/config.ts";
 import { isRoot, TestDaemon, waitFor } from "./harness.ts";
 
 const exists = (p: string) =>
@@ -425,5 +426,51 @@ describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, 
     }
     assert.equal((await d.api<Sandbox[]>("GET", "/v1/sandboxes?limit=200")).body.length, before);
     assert.equal((await d.api<Volume>("GET", "/v1/volumes/plain")).body.attachedTo, null);
+  });
+
+  test("after a crash the restarted daemon ends what was running; a clean stop leaves no host state behind", async () => {
+    const s = await create();
+    const v = (
+      await d.api<Volume>("POST", "/v1/volumes", {
+        slug: "crash-vol",
+        region: "local",
+        capacity: "1GB",
+      })
+    ).body;
+    const withVolume = await create({ volumes: { "/data": v.id } });
+    await d.crash();
+    await d.start();
+    for (const id of [s.id, withVolume.id]) {
+      const after = (await d.api<Sandbox>("GET", `/v1/sandboxes/${id}`)).body;
+      assert.equal(after.status, "stopped");
+      assert.equal(after.stopReason, "daemon_restarted");
+      assert.equal(await exists(join(d.poolRoot, "writable", id)), false);
+    }
+    assert.equal(
+      (await d.api<Volume>("GET", "/v1/volumes/crash-vol")).body.attachedTo,
+      null,
+      "the volume was released",
+    );
+
+    const running = await create();
+    assert.equal(await d.stop(), 0);
+    const prefix = derivePrefix(d.dataDir);
+    assert.deepEqual(
+      (await readdir("/run/netns")).filter((n) => n.startsWith(`${prefix}-`)),
+      [],
+      "no netns left",
+    );
+    const links = await readFile("/proc/net/dev", "utf8");
+    assert.doesNotMatch(links, new RegExp(`^\\s*${prefix}`, "m"), "no bridge or veth left");
+    for (const controller of ["memory", "pids", "cpu", "freezer"]) {
+      assert.equal(
+        await exists(`/sys/fs/cgroup/${controller}/${prefix}`),
+        false,
+        `no ${controller} cgroup left`,
+      );
+    }
+    assert.equal(await exists(join(d.dataDir, "pool", "strata")), false, "the pool is unmounted");
+    assert.ok(running.id);
+    await d.start();
   });
 });

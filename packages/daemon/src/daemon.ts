@@ -166,6 +166,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     },
     portUrl: (id, port) => sandboxUrl({ baseDomain: config.proxy.baseDomain, proxyPort }, id, port),
   });
+  stack.defer(() => launcher.close());
   stack.defer(() => sandboxes.stopAll());
   await sandboxes.reconcile();
   const io = new SandboxIo(sandboxes);

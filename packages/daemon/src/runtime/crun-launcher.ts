@@ -4,6 +4,7 @@ import { parseAllowNet } from "../network/allow-net.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import { AgentClient } from "./agent/client.ts";
 import type { CrunRuntime } from "./crun.ts";
+import { removeCgroupParent } from "./host-setup.ts";
 import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
 import { buildSandboxSpec } from "./oci-spec.ts";
 
@@ -91,6 +92,10 @@ export class CrunLauncher implements SandboxLauncher {
     await o.crun.kill(id, "KILL");
     await o.crun.remove(id);
     await o.network.detach(id);
+  }
+
+  async close(): Promise<void> {
+    await removeCgroupParent(this.#o.prefix);
   }
 
   async reconcile(live: Set<string>): Promise<string[]> {

@@ -34,3 +34,15 @@ export async function hardNofileLimit(): Promise<number> {
   const v = m?.[1];
   return v === undefined || v === "unlimited" ? 1_048_576 : Number(v);
 }
+
+/**
+ * Removes the daemon's parent cgroup (`/<prefix>`) from every hierarchy once its sandboxes
+ * are gone; crun removes each sandbox's own cgroup but not the parent it created.
+ */
+export async function removeCgroupParent(prefix: string): Promise<void> {
+  const { rmdir } = await import("node:fs/promises");
+  const mounts = (await readFile("/proc/self/mounts", "utf8")).split("\n").map((l) => l.split(" "));
+  for (const m of mounts.filter((x) => x[2] === "cgroup" || x[2] === "cgroup2")) {
+    await rmdir(join(m[1]!, prefix)).catch(() => {}); // missing, or still busy: nothing to do
+  }
+}

@@ -33,4 +33,6 @@ export interface SandboxLauncher {
   destroy(id: string): Promise<void>;
   /** Removes containers and networks of sandboxes not in `live` (after a crash). */
   reconcile(live: Set<string>): Promise<string[]>;
+  /** Releases host state shared by the sandboxes (after the last one ended). */
+  close(): Promise<void>;
 }

@@ -55,6 +55,7 @@ export class SandboxService {
   readonly #d: SandboxServiceDeps;
   readonly #live = new Map<string, { handle: SandboxHandle; timer: NodeJS.Timeout | undefined }>();
   readonly #ending = new Map<string, Promise<void>>();
+  readonly #sizes = new Map<string, number>();
 
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
@@ -147,7 +148,7 @@ export class SandboxService {
 
     if (root.kind !== "volume") {
       const from = root.kind === "snapshot" ? root.id : await d.images.ensure(root.image);
-      const size = (await d.driver.usage()).get(from)?.referencedBytes ?? 0;
+      const size = await this.#layerSize(from);
       const capacity = Math.max(d.limits.rootCapacityBytes, size + 1e9);
       await storageStep(`Cannot create the root of sandbox ${id}`, () =>
         d.driver.create(id, { from, capacityBytes: capacity }),
@@ -175,6 +176,19 @@ export class SandboxService {
       "Sandbox is ready",
     );
     return this.#view(row.id);
+  }
+
+  /**
+   * The content size of a read-only layer (snapshot or image). Such layers never change, so
+   * the size is read from the filesystem's accounting once; it costs a transaction commit.
+   */
+  async #layerSize(layer: string): Promise<number> {
+    let size = this.#sizes.get(layer);
+    if (size === undefined) {
+      size = (await this.#d.driver.usage()).get(layer)?.referencedBytes ?? 0;
+      this.#sizes.set(layer, size);
+    }
+    return size;
   }
 
   #resolveRoot(orgId: string, ref: string | undefined, region: string): Root {
