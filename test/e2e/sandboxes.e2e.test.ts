@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { access, readdir, readFile, stat } from "node:fs/promises";
 import { request } from "node:http";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -17,10 +17,37 @@ const exists = (p: string) =>
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const text = (s: string) => Buffer.from(s, "base64").toString();
 
-/** A tiny HTTP server in Perl (minbase has perl-base and nothing else that listens). */
-const PERL_HTTP = `use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die;
-while (my $c = $s->accept) { my $l = <$c>; while (<$c>) { last if /^\\r?$/ } my $b = "hello from " . \`hostname\`;
-print $c "HTTP/1.1 200 OK\\r\\ncontent-length: " . length($b) . "\\r\\nconnection: close\\r\\n\\r\\n$b"; close $c }`;
+const PERL_HTTP = await readFile(new URL("./fixtures/server.pl", import.meta.url), "utf8");
+
+/** Sends an HTTP Upgrade through the port proxy, then `payload`; resolves with the status line and the echo. */
+function upgradeThroughProxy(
+  port: number,
+  host: string,
+  payload: string,
+): Promise<{ status: string; echo: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let buf = "";
+    let status = "";
+    socket.setTimeout(10_000, () => socket.destroy(new Error("no answer through the proxy")));
+    socket.on("error", reject);
+    socket.on("data", (chunk) => {
+      buf += chunk.toString();
+      if (!status && buf.includes("\r\n\r\n")) {
+        status = buf.split("\r\n")[0] ?? "";
+        buf = buf.slice(buf.indexOf("\r\n\r\n") + 4);
+        socket.write(payload);
+      }
+      if (status && buf.length >= payload.length) {
+        socket.destroy();
+        resolve({ status, echo: buf });
+      }
+    });
+    socket.write(
+      `GET /ws HTTP/1.1\r\nhost: ${host}\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n`,
+    );
+  });
+}
 
 describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, () => {
   let d: TestDaemon;
@@ -372,6 +399,15 @@ describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, 
         15_000,
       );
       assert.match(viaProxy, /^hello from /);
+      const ws = await upgradeThroughProxy(Number(url.port), url.host, "ping-through-the-proxy");
+      assert.match(ws.status, /^HTTP\/1\.1 101/, "upgrades pass through");
+      assert.equal(ws.echo, "ping-through-the-proxy");
+      // A port exposed later gets its own URL; the old one stops answering.
+      const exposed = await d.api<Sandbox>("POST", `/v1/sandboxes/${web.id}/expose`, {
+        port: 9000,
+      });
+      assert.equal(exposed.status, 200);
+      assert.match(exposed.body.url ?? "", /-9000\./);
       await Promise.all([kill(web.id), kill(other.id)]);
     } finally {
       host.close();

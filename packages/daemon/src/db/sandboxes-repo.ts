@@ -104,6 +104,10 @@ export class SandboxesRepo {
     this.#db.prepare("UPDATE sandboxes SET address = ? WHERE id = ?").run(address, id);
   }
 
+  setPort(id: string, port: number | null): void {
+    this.#db.prepare("UPDATE sandboxes SET port = ? WHERE id = ?").run(port, id);
+  }
+
   setExpiry(id: string, expiresAt: string | null): void {
     this.#db.prepare("UPDATE sandboxes SET expires_at = ? WHERE id = ?").run(expiresAt, id);
   }

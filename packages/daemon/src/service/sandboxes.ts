@@ -309,6 +309,14 @@ export class SandboxService {
     return this.#view(row.id);
   }
 
+  /** Exposes `port` through the daemon's proxy (replacing the exposed port, if any); the URL is in the answer. */
+  async expose(orgId: string, id: string, port: number): Promise<Sandbox> {
+    validatePort(port);
+    const row = this.#running(orgId, id);
+    this.#d.sandboxes.setPort(row.id, port);
+    return this.#view(row.id);
+  }
+
   /** Kills the sandbox and waits until every trace of it is gone. */
   async kill(orgId: string, id: string): Promise<void> {
     const row = this.#find(orgId, id);

@@ -67,6 +67,19 @@ export async function sandboxRoutes(app: FastifyInstance, s: Services): Promise<
     },
     async (req) => s.sandboxes.update(req.orgId, req.params.id, req.body),
   );
+  r.post(
+    "/sandboxes/:id/expose",
+    {
+      schema: {
+        summary: "Expose an HTTP port of the sandbox through the daemon's proxy; the answer's url reaches it",
+        tags: ["sandboxes"],
+        params: SandboxParams,
+        body: z.strictObject({ port: z.number().int() }),
+        response: { 200: Sandbox, ...errors },
+      },
+    },
+    async (req) => s.sandboxes.expose(req.orgId, req.params.id, req.body.port),
+  );
   r.delete(
     "/sandboxes/:id",
     {
