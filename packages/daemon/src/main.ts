@@ -40,7 +40,13 @@ async function main(): Promise<number> {
   try {
     daemon = await startDaemon(config, log);
   } catch (err) {
-    log.fatal({ err }, "stratad could not start");
+    // A failed start unwinds what it made; when that unwinding fails too, the cause is `suppressed`.
+    const cause = err instanceof SuppressedError ? err.suppressed : err;
+    const cleanup = err instanceof SuppressedError ? err.error : undefined;
+    log.fatal({ err: cause, cleanupErr: cleanup }, "stratad could not start");
+    process.stderr.write(
+      `stratad could not start: ${cause instanceof Error ? cause.message : String(cause)}\n`,
+    );
     return 1;
   }
   log.info(

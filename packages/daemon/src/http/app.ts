@@ -52,6 +52,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest("orgId", "");
+  // Clients often send `content-type: application/json` on bodiless DELETEs; an empty body is
+  // "no body", not malformed JSON. Anything else goes through Fastify's own safe parser.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    if (body === "") done(null, undefined);
+    else json(req, body as string, done);
+  });
 
   await app.register(swagger, {
     openapi: {

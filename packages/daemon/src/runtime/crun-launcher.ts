@@ -38,11 +38,14 @@ export class CrunLauncher implements SandboxLauncher {
   async launch(spec: LaunchSpec): Promise<SandboxHandle> {
     const o = this.#o;
     await using stack = new AsyncDisposableStack();
-    const net = await o.network.attach(
-      spec.id,
-      spec.allowNet === undefined ? {} : { allowNet: spec.allowNet },
-    );
-    stack.defer(() => o.network.detach(spec.id));
+    const [attached, root] = await Promise.allSettled([
+      o.network.attach(spec.id, spec.allowNet === undefined ? {} : { allowNet: spec.allowNet }),
+      spec.rootReady,
+    ]);
+    if (attached.status === "fulfilled") stack.defer(() => o.network.detach(spec.id));
+    if (root.status === "rejected") throw root.reason;
+    if (attached.status === "rejected") throw attached.reason;
+    const net = attached.value;
 
     const hostname = spec.id.replace(/^sbx_/, "sbx-").slice(0, 16);
     const bundle = o.crun.bundleDir(spec.id);
@@ -87,11 +90,10 @@ export class CrunLauncher implements SandboxLauncher {
     const o = this.#o;
     const agent = this.#agents.get(id);
     this.#agents.delete(id);
-    // Closing the agent's socket makes it kill everything and exit; KILL covers an agent that hangs.
+    // Closing the agent's socket makes it kill everything and exit; `delete --force` covers
+    // an agent that hangs. The network goes at the same time: nothing uses it any more.
     await agent?.close().catch(() => {});
-    await o.crun.kill(id, "KILL");
-    await o.crun.remove(id);
-    await o.network.detach(id);
+    await Promise.all([o.crun.remove(id), o.network.detach(id)]);
   }
 
   async close(): Promise<void> {

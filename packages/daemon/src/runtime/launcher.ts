@@ -9,6 +9,8 @@ export interface LaunchSpec {
   memoryBytes: number;
   cpus: number;
   allowNet: string[] | undefined;
+  /** Settles when the root filesystem at `rootPath` exists; the launcher prepares the rest meanwhile. */
+  rootReady: Promise<void>;
 }
 
 /** A running sandbox, as the service sees it. */

@@ -146,14 +146,16 @@ export class SandboxService {
       });
     });
 
+    // The root is made while the launcher sets up the network: neither needs the other.
+    let rootReady: Promise<void> = Promise.resolve();
     if (root.kind !== "volume") {
       const from = root.kind === "snapshot" ? root.id : await d.images.ensure(root.image);
       const size = await this.#layerSize(from);
       const capacity = Math.max(d.limits.rootCapacityBytes, size + 1e9);
-      await storageStep(`Cannot create the root of sandbox ${id}`, () =>
+      stack.defer(() => d.driver.remove(id));
+      rootReady = storageStep(`Cannot create the root of sandbox ${id}`, () =>
         d.driver.create(id, { from, capacityBytes: capacity }),
       );
-      stack.defer(() => d.driver.remove(id));
     }
     const handle = await d.launcher.launch({
       id,
@@ -163,6 +165,7 @@ export class SandboxService {
       memoryBytes: memory,
       cpus,
       allowNet: input.allowNet,
+      rootReady,
     });
     d.sandboxes.setAddress(id, handle.address);
     d.sandboxes.setStatus(id, "ready");

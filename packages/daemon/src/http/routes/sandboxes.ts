@@ -71,7 +71,8 @@ export async function sandboxRoutes(app: FastifyInstance, s: Services): Promise<
     "/sandboxes/:id/expose",
     {
       schema: {
-        summary: "Expose an HTTP port of the sandbox through the daemon's proxy; the answer's url reaches it",
+        summary:
+          "Expose an HTTP port of the sandbox through the daemon's proxy; the answer's url reaches it",
         tags: ["sandboxes"],
         params: SandboxParams,
         body: z.strictObject({ port: z.number().int() }),

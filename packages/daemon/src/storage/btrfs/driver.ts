@@ -126,6 +126,12 @@ export class BtrfsDriver implements StorageDriver {
    */
   async #deleteTree(path: string): Promise<void> {
     await unmountBelow(path);
+    // The common case has nothing nested: one delete. Listing subvolumes costs another exec.
+    const plain = await run(btrfs.subvolumeDelete([path])).then(
+      () => true,
+      () => false,
+    );
+    if (plain) return;
     const rel = relativeTail(path);
     const nested = (await this.#subvolumes())
       .filter((s) => containsSegment(s.path, `${rel}/`))
