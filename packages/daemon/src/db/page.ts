@@ -1,3 +1,5 @@
+import type { SQLInputValue } from "node:sqlite";
+
 /** Keyset pagination over (created_at, id), shared by the list queries. */
 
 export interface PageRequest {
@@ -40,6 +42,22 @@ export function decodeCursor(s: string): Cursor | undefined {
 /** `LIKE` pattern matching `text` anywhere, with LIKE's wildcards escaped (use `ESCAPE '\'`). */
 export function likeContains(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Adds a page request's conditions to a WHERE clause being built: rows after the cursor
+ * in (created_at, id) order, and whose slug or id contains the search text.
+ */
+export function pageConditions(page: PageRequest, where: string[], args: SQLInputValue[]): void {
+  const cursor = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+  if (cursor) {
+    where.push("(created_at, id) > (?, ?)");
+    args.push(cursor.createdAt, cursor.id);
+  }
+  if (page.search) {
+    where.push("(slug LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')");
+    args.push(likeContains(page.search), likeContains(page.search));
+  }
 }
 
 /** Turns `limit + 1` fetched rows into a page. */

@@ -1,5 +1,5 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import { decodeCursor, type Page, toPage } from "./page.ts";
+import { type Page, pageConditions, toPage } from "./page.ts";
 
 export interface SandboxRow {
   id: string;
@@ -76,11 +76,7 @@ export class SandboxesRepo {
       where.push("json_extract(labels, ?) = ?");
       args.push(`$.${JSON.stringify(k)}`, v);
     }
-    const cursor = f.cursor === undefined ? undefined : decodeCursor(f.cursor);
-    if (cursor) {
-      where.push("(created_at, id) > (?, ?)");
-      args.push(cursor.createdAt, cursor.id);
-    }
+    pageConditions({ limit: f.limit, cursor: f.cursor }, where, args);
     const rows = this.#db
       .prepare(
         `SELECT * FROM sandboxes WHERE ${where.join(" AND ")} ORDER BY created_at, id LIMIT ?`,

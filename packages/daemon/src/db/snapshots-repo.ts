@@ -1,5 +1,5 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import { decodeCursor, likeContains, type Page, type PageRequest, toPage } from "./page.ts";
+import { type Page, type PageRequest, pageConditions, toPage } from "./page.ts";
 
 export interface SnapshotRow {
   id: string;
@@ -56,15 +56,7 @@ export class SnapshotsRepo {
   list(orgId: string, page: PageRequest): Page<SnapshotRow> {
     const where = ["org_id = ?"];
     const args: SQLInputValue[] = [orgId];
-    const cursor = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
-    if (cursor) {
-      where.push("(created_at, id) > (?, ?)");
-      args.push(cursor.createdAt, cursor.id);
-    }
-    if (page.search) {
-      where.push("(slug LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')");
-      args.push(likeContains(page.search), likeContains(page.search));
-    }
+    pageConditions(page, where, args);
     const rows = this.#db
       .prepare(
         `SELECT * FROM snapshots WHERE ${where.join(" AND ")} ORDER BY created_at, id LIMIT ?`,

@@ -1,5 +1,5 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import { decodeCursor, likeContains, type Page, type PageRequest, toPage } from "./page.ts";
+import { type Page, type PageRequest, pageConditions, toPage } from "./page.ts";
 
 export interface VolumeRow {
   id: string;
@@ -78,15 +78,7 @@ export class VolumesRepo {
   list(orgId: string, page: PageRequest): Page<VolumeRow> {
     const where = ["org_id = ?", "deleted_at IS NULL"];
     const args: SQLInputValue[] = [orgId];
-    const cursor = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
-    if (cursor) {
-      where.push("(created_at, id) > (?, ?)");
-      args.push(cursor.createdAt, cursor.id);
-    }
-    if (page.search) {
-      where.push("(slug LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')");
-      args.push(likeContains(page.search), likeContains(page.search));
-    }
+    pageConditions(page, where, args);
     const rows = this.#db
       .prepare(`SELECT * FROM volumes WHERE ${where.join(" AND ")} ORDER BY created_at, id LIMIT ?`)
       .all(...args, page.limit + 1) as unknown as VolumeRow[];
