@@ -21,10 +21,10 @@ const RESERVED_MOUNTS = [
 export function validateMounts(volumes: Record<string, string>): [string, string][] {
   const out: [string, string][] = [];
   for (const [path, ref] of Object.entries(volumes)) {
-    const norm = posix.normalize(path);
+    const norm = posix.normalize(path).replace(/(.)\/+$/, "$1");
     if (
       !path.startsWith("/") ||
-      norm !== path.replace(/\/+$/, "") ||
+      norm !== path.replace(/(.)\/+$/, "$1") ||
       path.includes("\0") ||
       path.length > 255
     ) {
