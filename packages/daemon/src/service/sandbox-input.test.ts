@@ -20,7 +20,7 @@ test("validateMounts() accepts normalised absolute paths and normalises trailing
 });
 
 test("validateMounts() refuses relative, unnormalised, reserved and overlapping paths", () => {
-  for (const bad of [
+  const cases: Record<string, string>[] = [
     { data: "a" },
     { "/data/../etc": "a" },
     { "/": "a" },
@@ -28,7 +28,8 @@ test("validateMounts() refuses relative, unnormalised, reserved and overlapping 
     { "/.strata": "a" },
     { "/usr/local": "a" },
     { "/data": "a", "/data/sub": "b" },
-  ]) {
+  ];
+  for (const bad of cases) {
     assert.throws(() => validateMounts(bad), code("invalid_mount_path"), JSON.stringify(bad));
   }
 });
