@@ -139,6 +139,45 @@ describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, 
     await kill(s.id);
   });
 
+  test("exec over WebSocket streams output, takes stdin sent before it started, and accepts the token as a subprotocol", async () => {
+    const s = await create();
+    const url = `${d.url.replace("http", "ws")}/v1/sandboxes/${s.id}/exec/ws`;
+    const ws = new WebSocket(url, ["strata.v1", `strata.bearer.${d.token}`]);
+    ws.binaryType = "arraybuffer";
+    const texts: { type: string; exitCode?: number }[] = [];
+    let out = "";
+    const closed = new Promise<void>((resolve) => {
+      ws.onclose = () => resolve();
+    });
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") texts.push(JSON.parse(ev.data) as { type: string });
+      else out += Buffer.from(new Uint8Array(ev.data as ArrayBuffer).subarray(1)).toString();
+    };
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error("the WebSocket did not open"));
+    });
+    assert.equal(ws.protocol, "strata.v1");
+    // Everything at once, before the daemon could answer "started".
+    ws.send(JSON.stringify({ command: "cat; echo done >&2", stdin: true }));
+    ws.send(Buffer.from("early bytes\n"));
+    ws.send(JSON.stringify({ type: "stdin_close" }));
+    await closed;
+    assert.equal(out, "early bytes\ndone\n");
+    assert.deepEqual(
+      texts.map((t) => t.type),
+      ["started", "exit"],
+    );
+    assert.equal(texts[1]?.exitCode, 0);
+    const denied = new WebSocket(url, ["strata.v1", "strata.bearer.wrong"]);
+    const outcome = await new Promise<string>((resolve) => {
+      denied.onopen = () => resolve("opened");
+      denied.onerror = () => resolve("refused");
+    });
+    assert.equal(outcome, "refused");
+    await kill(s.id);
+  });
+
   test("files resolve inside the sandbox: planted symlinks never reach the host", async () => {
     const s = await create();
     const put = await fetch(
@@ -401,6 +440,11 @@ describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, 
       assert.match(viaProxy, /^hello from /);
       const ws = await upgradeThroughProxy(Number(url.port), url.host, "ping-through-the-proxy");
       assert.match(ws.status, /^HTTP\/1\.1 101/, "upgrades pass through");
+      // fetch() cannot set Host; the proxy also routes on x-strata-sandbox.
+      const byHeader = await fetch(`http://127.0.0.1:${url.port}/`, {
+        headers: { "x-strata-sandbox": url.hostname.split(".")[0]! },
+      });
+      assert.match(await byHeader.text(), /^hello from /);
       assert.equal(ws.echo, "ping-through-the-proxy");
       // A port exposed later gets its own URL; the old one stops answering.
       const exposed = await d.api<Sandbox>("POST", `/v1/sandboxes/${web.id}/expose`, {

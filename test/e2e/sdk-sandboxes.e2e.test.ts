@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Sandbox as SandboxInfo } from "@strata/api";
 import { Client, CommandError, FsError, type Sandbox, StrataError } from "@strata/sdk";
-import { isRoot, TestDaemon } from "./harness.ts";
+import { isRoot, REPO, TestDaemon } from "./harness.ts";
 
 const decoder = new TextDecoder();
 
@@ -93,14 +94,16 @@ describe("the SDK's sandboxes against a real stratad", { skip: !isRoot && "needs
     await child.kill("SIGTERM");
     assert.deepEqual(await child.status, { success: false, code: 143, signal: "SIGTERM" });
 
+    const sleeping = () =>
+      sandbox.sh`cat /proc/[0-9]*/comm 2>/dev/null | grep -cx sleep`.noThrow().text();
     let disposed: Promise<{ signal: string | null }> | undefined;
     {
       await using sleeper = await sandbox.spawn(["sleep", "600"]);
       disposed = sleeper.status;
+      assert.equal(await sleeping(), "1");
     }
     assert.equal((await disposed).signal, "SIGKILL");
-    const left = await sandbox.sh`pgrep -x sleep || true`.text();
-    assert.equal(left, "", "no sleep is left running");
+    assert.equal(await sleeping(), "0", "no sleep is left running");
   });
 
   test("fs round trips text, a 5 MB binary, directories, modes and errors", async () => {
@@ -120,6 +123,16 @@ describe("the SDK's sandboxes against a real stratad", { skip: !isRoot && "needs
     assert.equal(info.size, 5 * 1024 * 1024);
     assert.equal(info.isFile, true);
     assert.ok(info.mtime instanceof Date && Math.abs(info.mtime.getTime() - Date.now()) < 60_000);
+
+    const parts = ["streamed ", "in ", "parts"].map((t) => new TextEncoder().encode(t));
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const p of parts) controller.enqueue(p);
+        controller.close();
+      },
+    });
+    await fs.writeFile("/srv/data/deep/streamed.txt", body);
+    assert.equal(await fs.readTextFile("/srv/data/deep/streamed.txt"), "streamed in parts");
 
     await fs.chmod("/srv/data/hello.txt", 0o600);
     assert.equal((await fs.stat("/srv/data/hello.txt")).mode, 0o600);
@@ -210,5 +223,45 @@ describe("the SDK's sandboxes against a real stratad", { skip: !isRoot && "needs
     assert.equal(s.status, "stopped");
     await assert.rejects(async () => s.sh`true`, { code: "sandbox_not_running" });
     await assert.rejects(s.spawn(["true"]), { code: "sandbox_not_running" });
+  });
+
+  test("the CLI streams a one-off command and an exec live, with stdin and exit codes", async () => {
+    const cli = (args: string[], input = "") =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [join(REPO, "packages/cli/src/main.ts"), ...args], {
+          env: { ...process.env, STRATA_ENDPOINT: d.url, STRATA_TOKEN: d.token },
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (b: Buffer) => {
+          stdout += b;
+        });
+        child.stderr.on("data", (b: Buffer) => {
+          stderr += b;
+        });
+        child.on("exit", (code) => resolve({ code, stdout, stderr }));
+        child.stdin.end(input);
+      });
+    const oneOff = await cli([
+      "sandboxes",
+      "create",
+      "--label",
+      "suite=cli",
+      "--",
+      "sh",
+      "-c",
+      "echo out; echo err >&2; exit 7",
+    ]);
+    assert.equal(oneOff.code, 7, oneOff.stderr);
+    assert.equal(oneOff.stdout, "out\n");
+    assert.equal(oneOff.stderr, "err\n");
+    const left = await client.sandboxes.list({ labels: { suite: "cli" }, status: "ready" });
+    assert.deepEqual(left.items, [], "the one-off sandbox was killed");
+
+    const piped = await cli(["sandboxes", "exec", sandbox.id, "--", "wc", "-l"], "a\nb\nc\n");
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout.trim(), "3");
+    const killed = await cli(["sandboxes", "exec", sandbox.id, "--", "sh", "-c", "kill -9 $$"]);
+    assert.equal(killed.code, 137);
   });
 });

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { doctorCommand } from "./commands/doctor.ts";
 import { imagesCommand } from "./commands/images.ts";
+import { sandboxesCommand } from "./commands/sandboxes.ts";
 import { snapshotsCommand } from "./commands/snapshots.ts";
 import { versionCommand } from "./commands/version.ts";
 import { volumesCommand } from "./commands/volumes.ts";
@@ -26,6 +27,7 @@ function buildProgram(): Command {
     .configureOutput({
       outputError: (text, write) => write(text),
     });
+  sandboxesCommand(program);
   volumesCommand(program);
   snapshotsCommand(program);
   imagesCommand(program);

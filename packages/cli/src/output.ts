@@ -236,7 +236,23 @@ const HINTS: Record<string, string | ((err: StrataError) => string)> = {
   region_mismatch: "a volume must be in the same region as the snapshot it starts from",
   volume_not_found: 'run "strata volumes list" to see your volumes',
   snapshot_not_found: 'run "strata snapshots list" to see your snapshots',
-  volume_in_use: "stop the sandbox that has it attached first",
+  volume_in_use:
+    'kill the sandbox that has it attached first ("strata sandboxes list --status ready" shows them)',
+  sandbox_not_found: 'run "strata sandboxes list" to see your sandboxes',
+  sandbox_not_running:
+    'the sandbox has stopped ("strata sandboxes get <id>" says why); create a new one with "strata sandboxes create"',
+  sandbox_start_failed: '"strata doctor" checks the host; the daemon\'s log has the details',
+  root_not_bootable:
+    "boot from a volume or snapshot made with --from builtin:debian-13 (or from such a snapshot)",
+  invalid_mount_path:
+    "give --volume as an absolute path and a volume, e.g. --volume /data=my-dataset",
+  invalid_labels: "give --label as key=value; keys are letters, digits, _ - . /",
+  invalid_env: "give --env as NAME=value, with a name of letters, digits and _",
+  invalid_timeout: "give a duration such as 30m, 600s or 2h",
+  invalid_limits: "give --memory as a size such as 1GiB and --cpus as a number such as 0.5",
+  invalid_allow_net: "give hosts, *.domains, host:port, IPs or CIDRs",
+  connection_closed:
+    'the connection to the daemon dropped; "strata sandboxes get <id>" shows whether the sandbox still runs',
   volume_failed: 'delete the volume ("strata volumes delete <slug>") and retry',
   image_build_failed: 'the next volume create retries the build; "strata doctor" checks the host',
   pool_full: "free space by deleting volumes or snapshots you no longer need",

@@ -36,6 +36,10 @@ async function main(): Promise<number> {
   }
 
   const log = pino({ level: config.logLevel, base: { pid: process.pid } });
+  // A bug in background work must not take every sandbox down with the daemon: log it loudly.
+  process.on("unhandledRejection", (err) =>
+    log.error({ err }, "Unhandled rejection (a bug; please report it)"),
+  );
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(config, log);

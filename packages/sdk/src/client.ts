@@ -1,5 +1,6 @@
 import type { DoctorReport, Health } from "@strata/api";
 import { Images } from "./images.ts";
+import { Sandboxes } from "./sandboxes.ts";
 import { Snapshots } from "./snapshots.ts";
 import { Transport } from "./transport.ts";
 import { Volumes } from "./volumes.ts";
@@ -22,8 +23,8 @@ export interface ClientOptions {
 }
 
 /**
- * The entry point of the SDK: one client per daemon, holding `volumes`, `snapshots` and
- * `images`.
+ * The entry point of the SDK: one client per daemon, holding `sandboxes`, `volumes`,
+ * `snapshots` and `images`.
  *
  * @example
  * ```ts
@@ -31,10 +32,13 @@ export interface ClientOptions {
  *
  * const client = new Client(); // STRATA_ENDPOINT / STRATA_TOKEN, or the local admin token
  * const volume = await client.volumes.create({ slug: "data", capacity: "10GB" });
- * for await (const v of await client.volumes.list()) console.log(v.slug);
+ * await using sandbox = await client.sandboxes.create({ volumes: { "/data": volume.slug } });
+ * await sandbox.sh`df -h /data`;
  * ```
  */
 export class Client {
+  /** Sandboxes: create, list, get; each a handle to run commands and work with files. */
+  readonly sandboxes: Sandboxes;
   /** Volumes: create, list, get, delete, snapshot. */
   readonly volumes: Volumes;
   /** Snapshots: list, get, delete. */
@@ -55,6 +59,7 @@ export class Client {
    */
   constructor(options: ClientOptions = {}) {
     this.#t = new Transport(options);
+    this.sandboxes = new Sandboxes(this.#t);
     this.volumes = new Volumes(this.#t, () => this.#defaultRegion());
     this.snapshots = new Snapshots(this.#t);
     this.images = new Images(this.#t);

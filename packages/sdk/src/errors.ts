@@ -8,13 +8,21 @@ import type { ErrorCode } from "@strata/api";
  * - `invalid_response`: the daemon answered with a body the SDK cannot read.
  * - `network_error`: the daemon could not be reached at all.
  * - `volume_failed`: a volume being created ended in status `failed`.
+ * - `command_failed`: a command run with `sandbox.sh` exited non-zero ({@link CommandError}).
+ * - `invalid_output`: a command's output is not what `.json()` asked for.
+ * - `connection_closed`: the exec WebSocket closed before the process's exit status arrived.
+ * - `invalid_argument`: a value passed to an SDK method cannot be used (an object in `sh`).
  */
 export type SdkErrorCode =
   | "missing_token"
   | "invalid_endpoint"
   | "invalid_response"
   | "network_error"
-  | "volume_failed";
+  | "volume_failed"
+  | "command_failed"
+  | "invalid_output"
+  | "connection_closed"
+  | "invalid_argument";
 
 /** Every code a {@link StrataError} may carry; other strings may appear from newer daemons. */
 export type StrataErrorCode = ErrorCode | SdkErrorCode | (string & {});
@@ -65,7 +73,7 @@ export interface ErrorDetail {
  * ```
  */
 export class ApiError extends StrataError {
-  /** The HTTP status. */
+  /** The HTTP status; 0 when the error came as a message on the exec WebSocket. */
   readonly status: number;
   /** The daemon's request id, to find its log lines; from the body or `x-request-id`. */
   readonly requestId: string | undefined;
@@ -90,7 +98,8 @@ export class ApiError extends StrataError {
   /**
    * @internal
    * Builds the error for a non-2xx response from its status, body text and request id
-   * header. A body that is not `{code, message}` JSON gives code `invalid_response`.
+   * header. A body that is not `{code, message}` JSON gives code `invalid_response`; one
+   * with an `errno` (a failed file operation) gives an {@link FsError}.
    */
   static fromResponse(init: {
     status: number;
@@ -99,6 +108,15 @@ export class ApiError extends StrataError {
     requestId?: string | undefined;
   }): ApiError {
     const parsed = parseErrorBody(init.body);
+    if (parsed?.errno !== undefined) {
+      return new FsError({
+        status: init.status,
+        code: parsed.code,
+        message: parsed.message,
+        errno: parsed.errno,
+        requestId: parsed.requestId ?? init.requestId,
+      });
+    }
     if (parsed) {
       return new ApiError({
         status: init.status,
@@ -115,6 +133,96 @@ export class ApiError extends StrataError {
       message: `Request to ${init.url} failed with status ${init.status}, and the body is not a Strata error object${snippet ? `: ${JSON.stringify(snippet)}` : ""}`,
       requestId: init.requestId,
     });
+  }
+}
+
+/**
+ * A file operation inside a sandbox failed. `.errno` names why, as in Node's `fs`:
+ * `ENOENT` (code `file_not_found`), `EISDIR`, `ENOTDIR`, `EEXIST`, `EACCES`, `ENOTEMPTY`...
+ * (code `file_error`). It is an {@link ApiError}: the daemon answered with it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await sandbox.fs.readTextFile("/etc/missing");
+ * } catch (err) {
+ *   if (err instanceof FsError && err.errno === "ENOENT") console.log("no such file");
+ *   else throw err;
+ * }
+ * ```
+ */
+export class FsError extends ApiError {
+  /** The errno name of the failure: `ENOENT`, `EISDIR`, `ENOTDIR`, `EEXIST`, `EACCES`... */
+  readonly errno: string;
+  /** The path inside the sandbox the operation was about, when the SDK knows it. */
+  readonly path: string | undefined;
+
+  constructor(init: {
+    status: number;
+    code: StrataErrorCode;
+    message: string;
+    errno: string;
+    path?: string | undefined;
+    requestId?: string | undefined;
+    cause?: unknown;
+  }) {
+    super(init);
+    this.name = "FsError";
+    this.errno = init.errno;
+    this.path = init.path;
+  }
+}
+
+/** How a process ended: its exit code, or the signal that killed it. */
+export interface CommandErrorInit {
+  /** The command line as it was sent (for the message). */
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * A command run with `` sandbox.sh`…` `` exited with a non-zero code or was killed by a
+ * signal, and `.noThrow()` was not used. Carries the exit code, signal and output.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await sandbox.sh`ls /nope`.quiet();
+ * } catch (err) {
+ *   if (err instanceof CommandError) console.log(err.exitCode, err.stderr); // 2 "ls: cannot access..."
+ *   else throw err;
+ * }
+ * ```
+ */
+export class CommandError extends StrataError {
+  /** The exit code, or `null` when a signal ended the process. */
+  readonly exitCode: number | null;
+  /** The signal that ended the process (`"SIGKILL"`), or `null`. */
+  readonly signal: string | null;
+  /** The command's standard output, decoded as UTF-8. */
+  readonly stdout: string;
+  /** The command's standard error, decoded as UTF-8. */
+  readonly stderr: string;
+  /** The command line that failed. */
+  readonly command: string;
+
+  constructor(init: CommandErrorInit) {
+    const how =
+      init.exitCode !== null
+        ? `exited with code ${init.exitCode}`
+        : `was killed by ${init.signal ?? "a signal"}`;
+    const shown = init.command.length > 120 ? `${init.command.slice(0, 117)}...` : init.command;
+    const tail = init.stderr.trimEnd().split("\n").slice(-5).join("\n");
+    super("command_failed", `Command ${JSON.stringify(shown)} ${how}${tail ? `:\n${tail}` : ""}`);
+    this.name = "CommandError";
+    this.command = init.command;
+    this.exitCode = init.exitCode;
+    this.signal = init.signal;
+    this.stdout = init.stdout;
+    this.stderr = init.stderr;
   }
 }
 
@@ -148,7 +256,9 @@ export class NetworkError extends StrataError {
 
 function parseErrorBody(
   text: string,
-): { code: string; message: string; requestId?: string; details?: ErrorDetail[] } | undefined {
+):
+  | { code: string; message: string; requestId?: string; errno?: string; details?: ErrorDetail[] }
+  | undefined {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -171,6 +281,7 @@ function parseErrorBody(
     code: v.code,
     message: v.message,
     ...(typeof v.requestId === "string" ? { requestId: v.requestId } : {}),
+    ...(typeof v.errno === "string" ? { errno: v.errno } : {}),
     ...(details ? { details } : {}),
   };
 }

@@ -9,6 +9,10 @@
  * const client = new Client();
  * const volume = await client.volumes.create({ slug: "data", capacity: "10GB", from: "builtin:debian-13" });
  * const snapshot = await client.volumes.snapshot(volume.slug, { slug: "data-v1" });
+ *
+ * await using sandbox = await client.sandboxes.create({ root: snapshot.slug });
+ * const who = await sandbox.sh`whoami`.text();
+ * await sandbox.fs.writeTextFile("/root/hello.txt", `hello ${who}`);
  * ```
  */
 export type {
@@ -20,6 +24,10 @@ export type {
   Image,
   ImageStatus,
   ResourceRef,
+  RuntimeName,
+  Sandbox as SandboxInfo,
+  SandboxRoot,
+  SandboxStatus,
   Snapshot,
   SnapshotCreate,
   SnapshotStatus,
@@ -30,11 +38,20 @@ export type {
 /** Size helpers of the wire contract: `parseSize("10GB")`, `formatSize(1_500_000_000)` → `"1.5 GB"`. */
 // The sizes module alone: the SDK does not load zod at run time.
 export { formatSize, parseSize } from "@strata/api/sizes";
+export type { ByteStream } from "./bytes.ts";
+export { ChildProcess } from "./child-process.ts";
 export { Client, type ClientOptions } from "./client.ts";
+export {
+  CommandBuilder,
+  type CommandOutput,
+  type CommandStatus,
+} from "./command.ts";
 export { DEFAULT_DATA_DIR, DEFAULT_ENDPOINT } from "./config.ts";
 export {
   ApiError,
+  CommandError,
   type ErrorDetail,
+  FsError,
   NetworkError,
   type SdkErrorCode,
   StrataError,
@@ -42,5 +59,9 @@ export {
 } from "./errors.ts";
 export type { Images } from "./images.ts";
 export { type ListOptions, PaginatedList } from "./paginated-list.ts";
+export { type ExecOptions, Sandbox, type SandboxOptions } from "./sandbox.ts";
+export type { DirEntry, FileInfo, SandboxFs, WriteFileOptions } from "./sandbox-fs.ts";
+export type { Sandboxes, SandboxListOptions } from "./sandboxes.ts";
+export { escapeShellArg, type ShellValue } from "./shell.ts";
 export type { Snapshots } from "./snapshots.ts";
 export type { VolumeCreateOptions, VolumeInit, Volumes } from "./volumes.ts";

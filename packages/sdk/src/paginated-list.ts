@@ -1,5 +1,5 @@
 import { StrataError } from "./errors.ts";
-import type { Transport } from "./transport.ts";
+import type { Query, Transport } from "./transport.ts";
 
 /** Options of every `list()`: cursor pagination plus a substring search. */
 export interface ListOptions {
@@ -107,13 +107,31 @@ export function listPages<T>(
   path: string,
   options: ListOptions,
 ): Promise<PaginatedList<T>> {
+  return listPagesOf<T, T>(t, path, {
+    query: { limit: options.limit, search: options.search },
+    cursor: options.cursor,
+    signal: options.signal,
+    map: (item) => item,
+  });
+}
+
+/**
+ * As {@link listPages}, with any query (repeated or filter parameters) and a function that
+ * turns each wire item into what the list yields.
+ */
+export function listPagesOf<W, T>(
+  t: Transport,
+  path: string,
+  options: {
+    query: Query;
+    cursor?: string | undefined;
+    signal?: AbortSignal | undefined;
+    map: (item: W) => T;
+  },
+): Promise<PaginatedList<T>> {
   const fetchPage = async (cursor: string | undefined): Promise<PaginatedList<T>> => {
-    const page = await t.page<T>(
-      path,
-      { limit: options.limit, search: options.search, cursor },
-      options.signal,
-    );
-    return new PaginatedList(page.items, page.nextCursor, fetchPage);
+    const page = await t.page<W>(path, { ...options.query, cursor }, options.signal);
+    return new PaginatedList(page.items.map(options.map), page.nextCursor, fetchPage);
   };
   return fetchPage(options.cursor);
 }

@@ -1,13 +1,16 @@
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Image, Volume } from "@strata/api";
+import type { ExecResult, Image, Sandbox, Volume } from "@strata/api";
 
 /** A request the fake daemon received. */
 export interface SeenRequest {
   method: string;
   url: URL;
   headers: IncomingHttpHeaders;
+  /** The parsed body of a JSON request. */
   body: unknown;
+  /** The raw bytes of the body. */
+  rawBody: Buffer;
 }
 
 /** What a route handler answers: a JSON body, or raw text. */
@@ -15,6 +18,8 @@ export interface Reply {
   status?: number;
   json?: unknown;
   text?: string;
+  /** Raw bytes, sent as they are. */
+  bytes?: Uint8Array;
   headers?: Record<string, string>;
 }
 
@@ -34,17 +39,20 @@ export async function startFakeDaemon(
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks).toString("utf8");
+    const rawBody = Buffer.concat(chunks);
+    const isJson = (req.headers["content-type"] ?? "application/json").includes("json");
     const seen: SeenRequest = {
       method: req.method ?? "GET",
       url: new URL(req.url ?? "/", `http://${req.headers.host}`),
       headers: req.headers,
-      body: raw ? JSON.parse(raw) : undefined,
+      body: rawBody.length > 0 && isJson ? JSON.parse(rawBody.toString("utf8")) : undefined,
+      rawBody,
     };
     requests.push(seen);
     try {
       const reply = await handler(seen);
-      const body = reply.text ?? (reply.json === undefined ? "" : JSON.stringify(reply.json));
+      const body =
+        reply.bytes ?? reply.text ?? (reply.json === undefined ? "" : JSON.stringify(reply.json));
       res.writeHead(reply.status ?? 200, {
         ...(reply.json !== undefined ? { "content-type": "application/json" } : {}),
         ...reply.headers,
@@ -96,4 +104,41 @@ export function imageFixture(overrides: Partial<Image> = {}): Image {
     builtAt: null,
     ...overrides,
   };
+}
+
+/** A sandbox as the daemon returns it, with `overrides` applied. */
+export function sandboxFixture(overrides: Partial<Sandbox> = {}): Sandbox {
+  return {
+    id: "sbx_0123456789abcdefghij",
+    region: "local",
+    status: "ready",
+    stopReason: null,
+    root: { kind: "image", image: "builtin:debian-13" },
+    volumes: [],
+    labels: {},
+    memory: 1024 ** 3,
+    cpus: 1,
+    runtime: "crun",
+    port: null,
+    url: null,
+    allowNet: null,
+    createdAt: "2025-01-01T00:00:00.000Z",
+    stoppedAt: null,
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+/** The answer of `POST /exec` for a command that printed `stdout` and `stderr`. */
+export function execReply(
+  init: { exitCode?: number | null; signal?: string | null; stdout?: string; stderr?: string } = {},
+): Reply {
+  const result: ExecResult = {
+    exitCode: init.exitCode === undefined ? 0 : init.exitCode,
+    signal: init.signal ?? null,
+    stdout: Buffer.from(init.stdout ?? "").toString("base64"),
+    stderr: Buffer.from(init.stderr ?? "").toString("base64"),
+    truncated: false,
+  };
+  return { json: result };
 }

@@ -8,8 +8,12 @@ export interface TransportOptions {
   fetch?: typeof fetch | undefined;
 }
 
+/** Query parameters; an array repeats the parameter (`label=a=1&label=b=2`). */
+export type Query = Record<string, string | number | boolean | string[] | undefined>;
+
 export interface RequestOptions {
-  query?: Record<string, string | number | undefined> | undefined;
+  query?: Query | undefined;
+  /** A JSON body. */
   body?: unknown;
   /** Whether to send the token (default true); only `/v1/health` does without. */
   auth?: boolean;
@@ -89,6 +93,68 @@ export class Transport {
     }
   }
 
+  /**
+   * Sends a request with a raw body (bytes, a Blob or a stream) and returns the 2xx
+   * `Response` unread, so its body can be streamed. Errors are thrown as for `request()`.
+   */
+  async stream(
+    method: string,
+    path: string,
+    options: {
+      query?: Query | undefined;
+      body?: BodyInit | undefined;
+      contentType?: string;
+      signal?: AbortSignal | undefined;
+    } = {},
+  ): Promise<Response> {
+    const url = this.url(path, options.query);
+    const headers: Record<string, string> = {
+      "user-agent": USER_AGENT,
+      authorization: `Bearer ${await this.#resolveToken()}`,
+    };
+    if (options.body !== undefined) {
+      headers["content-type"] = options.contentType ?? "application/octet-stream";
+    }
+    const init: RequestInit & { duplex?: "half" } = {
+      method,
+      headers,
+      body: options.body ?? null,
+      signal: options.signal ?? null,
+    };
+    // fetch() refuses a stream body unless it is told the request is sent before the answer.
+    if (options.body instanceof ReadableStream) init.duplex = "half";
+    let res: Response;
+    try {
+      res = await this.#fetch(url, init);
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw new NetworkError(this.endpoint, err);
+    }
+    if (!res.ok) {
+      let text = "";
+      try {
+        text = await res.text();
+      } catch {}
+      throw ApiError.fromResponse({
+        status: res.status,
+        body: text,
+        url: `${method} ${url}`,
+        requestId: res.headers.get("x-request-id") ?? undefined,
+      });
+    }
+    return res;
+  }
+
+  /** The headers that authenticate a request, for connections `fetch` does not make. */
+  async authHeaders(): Promise<Record<string, string>> {
+    return { authorization: `Bearer ${await this.#resolveToken()}`, "user-agent": USER_AGENT };
+  }
+
+  /** The `ws:`/`wss:` URL of an API path. */
+  wsUrl(path: string): string {
+    return this.url(path).replace(/^http/, "ws");
+  }
+
   /** Sends a request and returns its JSON body. */
   async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     return (await this.request(method, path, options)).data as T;
@@ -113,7 +179,7 @@ export class Transport {
    */
   async page<T>(
     path: string,
-    query: Record<string, string | number | undefined>,
+    query: Query,
     signal?: AbortSignal,
   ): Promise<{ items: T[]; nextCursor: string | null }> {
     const res = await this.request("GET", path, { query, signal });
@@ -130,10 +196,11 @@ export class Transport {
   }
 
   /** The absolute URL of an API path such as `/volumes`. */
-  url(path: string, query?: Record<string, string | number | undefined>): string {
+  url(path: string, query?: Query): string {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query ?? {})) {
-      if (value !== undefined) params.set(key, String(value));
+      if (Array.isArray(value)) for (const v of value) params.append(key, v);
+      else if (value !== undefined) params.set(key, String(value));
     }
     const qs = params.toString();
     // Concatenated, not `new URL(path, endpoint)`, to keep a path prefix of the endpoint.

@@ -38,3 +38,60 @@ export async function collect<T>(list: PaginatedList<T>, limit?: number): Promis
   }
   return items;
 }
+
+/**
+ * A repeatable `key=value` option (`--label`, `--env`, `--volume`): each use adds one pair;
+ * `what` names the expected form in the usage error.
+ */
+export function keyValue(what: string) {
+  return (value: string, previous: Record<string, string> = {}): Record<string, string> => {
+    const i = value.indexOf("=");
+    if (i <= 0) throw new InvalidArgumentError(`expected ${what}, got ${JSON.stringify(value)}.`);
+    return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
+  };
+}
+
+/** A repeatable option whose values may also be comma-separated (`--allow-net a,b --allow-net c`). */
+export function list(value: string, previous: string[] = []): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
+}
+
+/** `--memory <size>`: a size the daemon can parse. */
+export function parseMemory(value: string): string {
+  if (parseSize(value) === undefined) {
+    throw new InvalidArgumentError("expected a size such as 1GiB or 512MiB, or a number of bytes.");
+  }
+  return value;
+}
+
+/** `--cpus <n>`: a positive number of cores. */
+export function parseCpus(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) {
+    throw new InvalidArgumentError("expected a number of cores such as 1 or 0.5.");
+  }
+  return n;
+}
+
+/** `--port <n>`: 1–65535. */
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 65535) {
+    throw new InvalidArgumentError("expected a port between 1 and 65535.");
+  }
+  return n;
+}
+
+/** `--timeout <duration>`: `30m`, `600s`, `2h`. */
+export function parseTimeout(value: string): string {
+  if (!/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/.test(value)) {
+    throw new InvalidArgumentError("expected a duration such as 30m, 600s or 2h.");
+  }
+  return value.trim();
+}

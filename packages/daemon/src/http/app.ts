@@ -75,7 +75,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
 
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  await app.register(websocket, {
+    options: {
+      maxPayload: 1024 * 1024,
+      // A client that sent its token as a subprotocol must get one protocol back.
+      handleProtocols: (protocols: Set<string>) =>
+        protocols.has("strata.v1") ? "strata.v1" : false,
+    },
+  });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
   });

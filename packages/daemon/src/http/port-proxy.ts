@@ -62,7 +62,12 @@ export async function startPortProxy(
     } else res.destroy();
   });
   const target = (req: IncomingMessage) => {
-    const parsed = parseSandboxHost(req.headers.host, options.baseDomain);
+    // `x-strata-sandbox: <id>-<port>` for clients that cannot resolve *.localhost or set Host (fetch).
+    const explicit = req.headers["x-strata-sandbox"];
+    const parsed =
+      typeof explicit === "string"
+        ? parseSandboxHost(`${explicit}.${options.baseDomain}`, options.baseDomain)
+        : parseSandboxHost(req.headers.host, options.baseDomain);
     const t = parsed && options.resolve(parsed.id, parsed.port);
     return t ? `http://${t.address}:${t.port}` : undefined;
   };

@@ -238,3 +238,6 @@ async function collect(stream: Readable): Promise<{ data: Buffer; truncated: boo
   }
   return { data: Buffer.concat(chunks), truncated };
 }
+
+/** A process started in a sandbox, with its output streams, stdin, signals and exit status. */
+export type ExecProcess = AgentProcess;

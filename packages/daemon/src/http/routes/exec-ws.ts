@@ -2,6 +2,7 @@ import { ExecRequest } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { z } from "zod";
+import type { ExecProcess } from "../../service/sandbox-io.ts";
 import type { Services } from "../../service/services.ts";
 import { toErrorResponse } from "../errors.ts";
 
@@ -38,69 +39,84 @@ export async function execWsRoute(app: FastifyInstance, s: Services): Promise<vo
           socket.close(4000, body.code);
         }
       };
-      socket.once("message", (first, isBinary) => {
-        void (async () => {
-          if (isBinary)
-            throw Object.assign(new Error("the first frame must be the JSON start message"), {
-              statusCode: 400,
-            });
-          const start = Start.parse(JSON.parse(String(first)));
-          const started = await s.io.start(req.orgId, req.params.id, {
-            ...start,
-            stdin: start.stdin ?? false,
+      // One listener from the first frame on: frames a client sends right after the start
+      // message (stdin, stdin_close) queue behind the start instead of being lost.
+      let proc: Promise<ExecProcess | undefined> | undefined;
+      let queue = Promise.resolve();
+      socket.on("message", (data, isBinary) => {
+        if (proc === undefined) {
+          proc = run(data as Buffer, isBinary).catch((err: unknown) => {
+            fail(err);
+            return undefined;
           });
-          if (!("pid" in started)) {
-            socket.send(JSON.stringify({ type: "started", pid: null }));
-            if (started.stderr)
-              socket.send(
-                Buffer.concat([
-                  Buffer.from([STREAM.stderr]),
-                  Buffer.from(started.stderr, "base64"),
-                ]),
-              );
-            socket.send(JSON.stringify({ type: "exit", exitCode: started.exitCode, signal: null }));
-            socket.close(1000);
-            return;
-          }
-          const proc = started;
-          socket.send(JSON.stringify({ type: "started", pid: proc.pid }));
-          socket.on("message", (data, binary) => {
-            if (binary) {
-              proc
-                .writeStdin(data as Buffer)
-                .catch((err: unknown) => req.log.warn({ err }, "writing stdin failed"));
-              return;
-            }
-            const msg = Control.safeParse(JSON.parse(String(data)));
-            if (!msg.success) return;
-            const done =
-              msg.data.type === "stdin_close"
-                ? proc.closeStdin()
-                : proc.signal(msg.data.signal as NodeJS.Signals);
-            done.catch((err: unknown) => req.log.warn({ err }, "exec control message failed"));
-          });
-          // The client leaving kills the process, as closing a terminal does.
-          socket.on("close", () => {
-            proc.signal("SIGKILL").catch(() => {});
-          });
-          const pipe = async (stream: AsyncIterable<unknown>, tag: number) => {
-            for await (const chunk of stream) {
-              const frame = Buffer.concat([Buffer.from([tag]), chunk as Buffer]);
-              // Backpressure: past a few MB queued for a slow client, wait until this frame is written.
-              if (socket.bufferedAmount < 4 * 1024 * 1024) socket.send(frame);
-              else await new Promise<void>((resolve) => socket.send(frame, () => resolve()));
-            }
-          };
-          await Promise.all([pipe(proc.stdout, STREAM.stdout), pipe(proc.stderr, STREAM.stderr)]);
-          const status = await proc.exited;
-          if (socket.readyState === socket.OPEN) {
-            socket.send(
-              JSON.stringify({ type: "exit", exitCode: status.code, signal: status.signal }),
-            );
-            socket.close(1000);
-          }
-        })().catch(fail);
+          return;
+        }
+        const started = proc;
+        queue = queue
+          .then(async () => {
+            const p = await started;
+            if (p) await control(p, data as Buffer, isBinary);
+          })
+          .catch((err: unknown) => req.log.warn({ err }, "exec control message failed"));
       });
+
+      const control = async (p: ExecProcess, data: Buffer, isBinary: boolean) => {
+        if (isBinary) return p.writeStdin(data);
+        const msg = Control.safeParse(JSON.parse(String(data)));
+        if (!msg.success) return;
+        if (msg.data.type === "stdin_close") await p.closeStdin();
+        else await p.signal(msg.data.signal as NodeJS.Signals);
+      };
+
+      const run = async (first: Buffer, isBinary: boolean): Promise<ExecProcess | undefined> => {
+        if (isBinary) {
+          throw Object.assign(new Error("the first frame must be the JSON start message"), {
+            statusCode: 400,
+          });
+        }
+        const start = Start.parse(JSON.parse(String(first)));
+        const started = await s.io.start(req.orgId, req.params.id, {
+          ...start,
+          stdin: start.stdin ?? false,
+        });
+        if (!("pid" in started)) {
+          socket.send(JSON.stringify({ type: "started", pid: null }));
+          if (started.stderr) {
+            socket.send(
+              Buffer.concat([Buffer.from([STREAM.stderr]), Buffer.from(started.stderr, "base64")]),
+            );
+          }
+          socket.send(JSON.stringify({ type: "exit", exitCode: started.exitCode, signal: null }));
+          socket.close(1000);
+          return undefined;
+        }
+        socket.send(JSON.stringify({ type: "started", pid: started.pid }));
+        // The client leaving kills the process, as closing a terminal does.
+        socket.on("close", () => {
+          started.signal("SIGKILL").catch(() => {});
+        });
+        void stream(started).catch(fail);
+        return started;
+      };
+
+      const stream = async (p: ExecProcess) => {
+        const pipe = async (out: AsyncIterable<unknown>, tag: number) => {
+          for await (const chunk of out) {
+            const frame = Buffer.concat([Buffer.from([tag]), chunk as Buffer]);
+            // Backpressure: past a few MB queued for a slow client, wait until this frame is written.
+            if (socket.bufferedAmount < 4 * 1024 * 1024) socket.send(frame);
+            else await new Promise<void>((resolve) => socket.send(frame, () => resolve()));
+          }
+        };
+        await Promise.all([pipe(p.stdout, STREAM.stdout), pipe(p.stderr, STREAM.stderr)]);
+        const status = await p.exited;
+        if (socket.readyState === socket.OPEN) {
+          socket.send(
+            JSON.stringify({ type: "exit", exitCode: status.code, signal: status.signal }),
+          );
+          socket.close(1000);
+        }
+      };
     },
   );
 }
