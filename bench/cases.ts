@@ -60,3 +60,58 @@ export const QUICK: Plan = {
   podmanCreateReps: 1,
   space: { baseBytes: 100 * MiB, changeBytes: MiB, snapshots: 5 },
 };
+
+/** What the sandbox benchmark measures, at full size and in the quick mode. */
+export interface SandboxPlan {
+  /** create → `echo hi` → delete cycles through stratad, sequential. */
+  cycles: number;
+  /** `podman run --rm … echo hi` cycles (about 0.5 s each here). */
+  podmanRuns: number;
+  /** `crun run` cycles of the prepared floor bundle. */
+  floorRuns: number;
+  /** `exec ["true"]` round trips on one running sandbox. */
+  execRuns: number;
+  /** 1 MiB write and read-back pairs through the files API. */
+  fileRuns: number;
+  fileBytes: number;
+  /** Extra data in the volume a boot snapshot is taken of; the first and last enter the ratio. */
+  bootSizes: { key: string; label: string; bytes: number }[];
+  /** Sandboxes created (and deleted) from each boot snapshot. */
+  bootReps: number;
+  /** Idle sandboxes held at once for the density figures. */
+  density: number;
+  /** Creates (and deletes) in flight at once during the density run. */
+  densityConcurrency: number;
+}
+
+export const SANDBOX_FULL: SandboxPlan = {
+  cycles: 100,
+  podmanRuns: 50,
+  floorRuns: 100,
+  execRuns: 500,
+  fileRuns: 30,
+  fileBytes: MiB,
+  bootSizes: [
+    { key: "10m", label: "10 MiB", bytes: 10 * MiB },
+    { key: "4g", label: "4 GiB", bytes: 4 * GiB },
+  ],
+  bootReps: 10,
+  density: 200,
+  densityConcurrency: 4,
+};
+
+export const SANDBOX_QUICK: SandboxPlan = {
+  cycles: 10,
+  podmanRuns: 5,
+  floorRuns: 10,
+  execRuns: 50,
+  fileRuns: 5,
+  fileBytes: MiB,
+  bootSizes: [
+    { key: "10m", label: "10 MiB", bytes: 10 * MiB },
+    { key: "400m", label: "400 MiB", bytes: 400 * MiB },
+  ],
+  bootReps: 3,
+  density: 20,
+  densityConcurrency: 4,
+};

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseFilesystemUsage, parseListenUrl, parseNextLink } from "./parse.ts";
+import {
+  parseFilesystemUsage,
+  parseKbFields,
+  parseKeyValues,
+  parseListenUrl,
+  parseNextLink,
+} from "./parse.ts";
 
 // btrfs-progs 6.2 (Debian 12), a 64 GiB loop pool holding 100 MiB of data.
 const USAGE_6_2 = `Overall:
@@ -54,4 +60,26 @@ test("parseNextLink() returns the next page's URL", () => {
     "http://127.0.0.1:1/v1/snapshots?limit=200&cursor=abc",
   );
   assert.equal(parseNextLink(null), undefined);
+});
+
+test("parseKbFields() reads /proc/meminfo and /proc/<pid>/status lines in bytes", () => {
+  const meminfo =
+    "MemTotal:       24684052 kB\nMemFree:        22207816 kB\nHugePages_Total:       0\n";
+  const m = parseKbFields(meminfo);
+  assert.equal(m.get("MemTotal"), 24684052 * 1024);
+  assert.equal(m.get("HugePages_Total"), 0);
+  const status = "Name:\tstrata-agent\nVmRSS:\t     932 kB\nRssAnon:\t      96 kB\nThreads:\t1\n";
+  const s = parseKbFields(status);
+  assert.equal(s.get("VmRSS"), 932 * 1024);
+  assert.equal(s.get("RssAnon"), 96 * 1024);
+  assert.equal(s.get("Threads"), 1);
+  assert.equal(s.has("Name"), false);
+});
+
+test("parseKeyValues() reads a cgroup v1 memory.stat", () => {
+  const stat = "cache 135168\nrss 98304\nrss_huge 0\ntotal_rss 98304\n";
+  const m = parseKeyValues(stat);
+  assert.equal(m.get("rss"), 98304);
+  assert.equal(m.get("total_rss"), 98304);
+  assert.equal(m.size, 4);
 });

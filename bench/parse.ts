@@ -35,3 +35,21 @@ export function parseListenUrl(stderr: string): string | undefined {
 export function parseNextLink(header: string | null): string | undefined {
   return header ? /<([^>]+)>;\s*rel="next"/.exec(header)?.[1] : undefined;
 }
+
+/**
+ * The `Name: <n> kB` lines of `/proc/meminfo` or `/proc/<pid>/status`, in bytes (fields
+ * without a kB unit, such as `Threads: 1`, as they are). Other lines are skipped.
+ */
+export function parseKbFields(text: string): Map<string, number> {
+  const fields = new Map<string, number>();
+  for (const m of text.matchAll(/^([A-Za-z_()0-9]+):\s+(\d+)( kB)?\s*$/gm))
+    fields.set(m[1]!, Number(m[2]) * (m[3] ? 1024 : 1));
+  return fields;
+}
+
+/** The `name value` lines of a cgroup v1 file such as `memory.stat`. */
+export function parseKeyValues(text: string): Map<string, number> {
+  const fields = new Map<string, number>();
+  for (const m of text.matchAll(/^(\w+) (\d+)$/gm)) fields.set(m[1]!, Number(m[2]));
+  return fields;
+}

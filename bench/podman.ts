@@ -101,6 +101,34 @@ export class PodmanScratch {
     return container;
   }
 
+  /** `podman import` of a root filesystem tarball as an image of this run; returns its name. */
+  async importImage(tar: string, tag: string, signal?: AbortSignal): Promise<string> {
+    const image = `localhost/${this.#prefix}-${tag}`;
+    this.#images.add(image);
+    await run(["podman", "import", "--quiet", tar, image], signal);
+    return image;
+  }
+
+  /**
+   * `podman run --rm` of a command in a new container of this run, named
+   * `<prefix>-<name>`; resolves with its stdout. `--rm` removes the container when it
+   * exits; cleanup removes it if it did not.
+   */
+  async runRm(
+    image: string,
+    name: string,
+    options: { flags: readonly string[]; argv: readonly string[]; signal?: AbortSignal },
+  ): Promise<string> {
+    const container = `${this.#prefix}-${name}`;
+    this.#containers.add(container);
+    const out = await run(
+      ["podman", "run", "--rm", "--name", container, ...options.flags, image, ...options.argv],
+      options.signal,
+    );
+    this.#containers.delete(container);
+    return out;
+  }
+
   async removeContainer(container: string): Promise<void> {
     await run(["podman", "rm", "--force", "--ignore", container]);
     this.#containers.delete(container);

@@ -65,3 +65,40 @@ export function table(header: readonly string[], rows: readonly (readonly string
     rule("└", "┴", "┘"),
   ].join("\n");
 }
+
+/**
+ * The nearest-rank percentile (`q` from 0 to 1): the smallest sample with at least a `q`
+ * share of the samples at or below it. With 100 samples p99 is the second largest; with
+ * fewer than 100 it is the largest. `undefined` for no samples.
+ */
+export function percentile(samples: readonly number[], q: number): number | undefined {
+  if (samples.length === 0) return undefined;
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length, Math.max(1, Math.ceil(q * s.length))) - 1];
+}
+
+/** The median of samples, `undefined` for none. */
+export function median(samples: readonly number[]): number | undefined {
+  return summarise(samples)?.median;
+}
+
+/** Milliseconds or `—`. */
+export function msOrDash(ms: number | undefined): string {
+  return ms === undefined ? "—" : formatMs(ms);
+}
+
+/** The daemon's logged warnings and errors for a part's printout: alike ones grouped, ids masked. */
+export function problemLines(problems: readonly string[]): string[] {
+  if (problems.length === 0) return [];
+  const counts = new Map<string, number>();
+  for (const p of problems) {
+    const key = p.replace(/(sbx|req|vol|snap|img)_[0-9a-z]{8,}/g, "$1_…");
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const grouped = [...counts].sort((a, b) => b[1] - a[1]);
+  return [
+    "",
+    `stratad logged ${problems.length} warnings or errors${grouped.length > 10 ? " (10 most frequent kinds)" : ""}:`,
+    ...grouped.slice(0, 10).map(([p, n]) => `  ${n > 1 ? `${n} × ` : ""}${p}`),
+  ];
+}

@@ -1,8 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { open, readFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { Snapshot, Volume, VolumeCreate } from "@strata/api";
+import { mkdir, open, readFile, rm, rmdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type {
+  ExecRequest,
+  ExecResult,
+  Sandbox,
+  SandboxCreate,
+  Snapshot,
+  Volume,
+  VolumeCreate,
+} from "@strata/api";
+import { derivePrefix } from "../packages/daemon/src/config.ts";
 import { isMountPoint, run } from "./host.ts";
 import { parseFilesystemUsage, parseListenUrl, parseNextLink } from "./parse.ts";
 
@@ -13,6 +22,10 @@ export interface Stratad {
   url: string;
   api: Api;
   dataDir: string;
+  /** The daemon's process id (for its memory use). */
+  pid: number;
+  /** Names the daemon's host resources: cgroups `/<prefix>/<sandbox id>`, netns, veths. */
+  prefix: string;
   /** The pool's btrfs mount (`<data-dir>/pool`). */
   poolMount: string;
   /** Where the files of a writable layer (a volume) are on the host. */
@@ -22,7 +35,7 @@ export interface Stratad {
 }
 
 /**
- * Starts `stratad --listen 127.0.0.1:0` on `dataDir` and resolves once it announces its URL.
+ * Starts `stratad --listen 127.0.0.1:0 --proxy-listen 127.0.0.1:0` on `dataDir` and resolves once it announces its URL.
  * Its JSON log goes to `logFile`. The child gets its own process group, so a Ctrl-C reaches
  * only the benchmark, which then stops the daemon in order.
  */
@@ -39,6 +52,9 @@ export async function startStratad(options: {
       "--data-dir",
       options.dataDir,
       "--listen",
+      "127.0.0.1:0",
+      // The proxy's default port (7080) would collide with any other stratad on this host.
+      "--proxy-listen",
       "127.0.0.1:0",
       ...(options.extraArgs ?? []),
     ],
@@ -95,6 +111,8 @@ export async function startStratad(options: {
       url,
       api: new Api(url, token),
       dataDir: options.dataDir,
+      pid: child.pid!,
+      prefix: derivePrefix(resolve(options.dataDir)),
       poolMount,
       layerPath: (id) => join(poolMount, "strata", "writable", id),
       stop,
@@ -103,6 +121,81 @@ export async function startStratad(options: {
     await stop(30_000);
     throw err;
   }
+}
+
+/** What a part of the benchmark gets from {@link withStratad} besides the daemon. */
+export interface DaemonRun {
+  /** Warnings and errors the daemon logged, filled in once it has stopped. */
+  problems: string[];
+}
+
+/**
+ * Starts a stratad on `<dir>/data` (log in `<dir>/stratad.log`), runs `fn` with it, then
+ * stops it (SIGTERM to its pid), collects the warnings and errors it logged into
+ * `run.problems`, and removes `dir`, unless its pool is still mounted.
+ */
+export async function withStratad<T>(
+  options: {
+    dir: string;
+    extraArgs?: readonly string[];
+    log: (msg: string) => void;
+    run: DaemonRun;
+  },
+  fn: (d: Stratad) => Promise<T>,
+): Promise<T> {
+  // 0711: the sandboxes' root (uid 100000) must be able to pass through to the pool.
+  await mkdir(options.dir, { recursive: true, mode: 0o711 });
+  const logFile = join(options.dir, "stratad.log");
+  let d: Stratad | undefined;
+  try {
+    options.log(`Starting stratad on ${options.dir}/data`);
+    d = await startStratad({
+      dataDir: join(options.dir, "data"),
+      logFile,
+      ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
+    });
+    options.log(`stratad (pid ${d.pid}, prefix ${d.prefix}) listening on ${d.url}`);
+    return await fn(d);
+  } finally {
+    if (d) {
+      options.log(`Stopping stratad (pid ${d.pid})`);
+      await d.stop().catch((e: unknown) => {
+        process.stderr.write(`bench: stopping stratad: ${String(e)}\n`);
+      });
+      // stratad leaves its (by then empty) crun state folders in /run/<prefix>; rmdir keeps
+      // anything that is not empty for a look.
+      const state = join("/run", d.prefix);
+      for (const dir of [join(state, "bundles"), join(state, "crun"), state])
+        await rmdir(dir).catch(() => {});
+    }
+    options.run.problems.push(...(await daemonProblems(logFile)));
+    const pool = join(options.dir, "data", "pool");
+    if (await isMountPoint(pool)) {
+      process.stderr.write(`bench: ${pool} is still mounted; leaving ${options.dir} in place\n`);
+    } else {
+      await rm(options.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Warnings and errors in stratad's JSON log (pino levels 40 and up), as one line each. */
+export async function daemonProblems(logFile: string): Promise<string[]> {
+  const text = await readFile(logFile, "utf8").catch(() => "");
+  const found: string[] = [];
+  for (const line of text.split("\n")) {
+    try {
+      const entry = JSON.parse(line) as {
+        level?: number;
+        msg?: string;
+        err?: { message?: string };
+      };
+      if ((entry.level ?? 0) >= 40)
+        found.push(
+          `${entry.level === 40 ? "warn" : "error"}: ${entry.msg ?? ""}${entry.err?.message ? ` (${entry.err.message})` : ""}`,
+        );
+    } catch {}
+  }
+  return found;
 }
 
 async function stopChild(
@@ -149,34 +242,49 @@ export class Api {
     this.#token = token;
   }
 
-  async #request<T>(
+  /** Sends a request; a non-2xx answer throws {@link ApiCallError}. */
+  async #send(
     method: string,
     urlOrPath: string,
-    body?: unknown,
-  ): Promise<{ data: T; headers: Headers }> {
+    body?: { json: unknown } | { raw: Uint8Array<ArrayBuffer> },
+  ): Promise<Response> {
     const url = urlOrPath.startsWith("http") ? urlOrPath : `${this.#base}/v1${urlOrPath}`;
     const res = await fetch(url, {
       method,
       headers: {
         authorization: `Bearer ${this.#token}`,
         accept: "application/json",
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(body === undefined
+          ? {}
+          : { "content-type": "json" in body ? "application/json" : "application/octet-stream" }),
       },
-      body: body === undefined ? null : JSON.stringify(body),
+      body: body === undefined ? null : "json" in body ? JSON.stringify(body.json) : body.raw,
     });
+    if (res.ok) return res;
     const text = await res.text();
-    if (!res.ok) {
-      let code = "unknown";
-      let message = text;
-      try {
-        ({ code, message } = JSON.parse(text) as { code: string; message: string });
-      } catch {}
-      throw new ApiCallError(
-        res.status,
-        code,
-        `${method} ${url} → ${res.status} ${code}: ${message}`,
-      );
-    }
+    let code = "unknown";
+    let message = text;
+    try {
+      ({ code, message } = JSON.parse(text) as { code: string; message: string });
+    } catch {}
+    throw new ApiCallError(
+      res.status,
+      code,
+      `${method} ${url} → ${res.status} ${code}: ${message}`,
+    );
+  }
+
+  async #request<T>(
+    method: string,
+    urlOrPath: string,
+    body?: unknown,
+  ): Promise<{ data: T; headers: Headers }> {
+    const res = await this.#send(
+      method,
+      urlOrPath,
+      body === undefined ? undefined : { json: body },
+    );
+    const text = await res.text();
     return { data: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
   }
 
@@ -205,6 +313,34 @@ export class Api {
       next = parseNextLink(headers.get("link"));
     }
     return all;
+  }
+
+  /** `POST /v1/sandboxes`: answers once commands can run in it. */
+  async createSandbox(input: SandboxCreate): Promise<Sandbox> {
+    return (await this.#request<Sandbox>("POST", "/sandboxes", input)).data;
+  }
+
+  /** `DELETE /v1/sandboxes/{id}`: answers once every trace of it is gone. */
+  async deleteSandbox(id: string): Promise<void> {
+    await this.#request("DELETE", `/sandboxes/${encodeURIComponent(id)}`);
+  }
+
+  /** `POST /v1/sandboxes/{id}/exec`: runs a command to completion. */
+  async exec(id: string, input: ExecRequest): Promise<ExecResult> {
+    const path = `/sandboxes/${encodeURIComponent(id)}/exec`;
+    return (await this.#request<ExecResult>("POST", path, input)).data;
+  }
+
+  /** `PUT /v1/sandboxes/{id}/files/content`: writes a file from raw bytes. */
+  async writeFile(id: string, path: string, data: Uint8Array<ArrayBuffer>): Promise<void> {
+    const url = `/sandboxes/${encodeURIComponent(id)}/files/content?path=${encodeURIComponent(path)}`;
+    await (await this.#send("PUT", url, { raw: data })).arrayBuffer();
+  }
+
+  /** `GET /v1/sandboxes/{id}/files/content`: a file's raw bytes. */
+  async readFile(id: string, path: string): Promise<Uint8Array> {
+    const url = `/sandboxes/${encodeURIComponent(id)}/files/content?path=${encodeURIComponent(path)}`;
+    return new Uint8Array(await (await this.#send("GET", url)).arrayBuffer());
   }
 }
 
