@@ -102,11 +102,52 @@ export const ERROR_CODES = {
     "FailedPrecondition",
     "The snapshot is still being created or has failed, so nothing can start from it.",
   ],
+  snapshot_failed: [
+    "FailedPrecondition",
+    "The snapshot failed (its `failureReason` says why), so nothing can start from it.",
+  ],
+  snapshot_in_progress: [
+    "Conflict",
+    "A snapshot of this sandbox is already being taken; only one may be in flight.",
+  ],
+  snapshot_protected: ["FailedPrecondition", "The snapshot is protected; unprotect it first."],
+  invalid_snapshot_name: [
+    "InvalidArgument",
+    "A snapshot name is not 1–40 characters of lowercase letters, digits and hyphens.",
+  ],
+  invalid_snapshot_schedule: [
+    "InvalidArgument",
+    "snapshotMode, snapshotFrequency (a five-field cron expression) or snapshotKeep is invalid or inconsistent.",
+  ],
+  invalid_retention: [
+    "InvalidArgument",
+    'A retention is not a duration such as "30d", "12h", "90m", "45s", or "never".',
+  ],
+  invalid_disk_size: [
+    "InvalidArgument",
+    "persistentDiskGB is not a number within the daemon's capacity limits, or is given without persistent.",
+  ],
+  invalid_root: [
+    "InvalidArgument",
+    "root and fromSnapshot were both given, or fromSnapshot names a volume.",
+  ],
   volume_in_use: ["Conflict", "The volume is attached to a sandbox."],
   sandbox_not_found: ["NotFound", "No sandbox with that id exists in the organisation."],
   sandbox_not_running: [
     "FailedPrecondition",
     "The sandbox has stopped (or is stopping), so nothing can run in it.",
+  ],
+  sandbox_paused: [
+    "FailedPrecondition",
+    "The sandbox is paused: resume it before running commands, touching files or snapshotting it.",
+  ],
+  sandbox_not_ready: [
+    "FailedPrecondition",
+    "The sandbox is starting, stopping or stopped; the operation needs it ready (or, for start, stopped and persistent).",
+  ],
+  sandbox_not_persistent: [
+    "FailedPrecondition",
+    "Only a persistent sandbox can be stopped and started again; delete an ephemeral one.",
   ],
   sandbox_start_failed: [
     "Unavailable",

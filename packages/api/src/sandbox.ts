@@ -1,10 +1,19 @@
 import { z } from "zod";
 import { ResourceRef } from "./common.ts";
 
-export const SANDBOX_STATUSES = ["starting", "ready", "stopping", "stopped"] as const;
+/**
+ * A sandbox's life: `starting → ready ⇄ paused → stopping → stopped`. A persistent
+ * sandbox can go from `stopped` back to `starting` (`POST /v1/sandboxes/{id}/start`).
+ */
+export const SANDBOX_STATUSES = ["starting", "ready", "paused", "stopping", "stopped"] as const;
 export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
 
 export const RUNTIMES = ["crun", "runsc"] as const;
+
+export const SNAPSHOT_MODES = ["manual", "automatic"] as const;
+export type SnapshotMode = (typeof SNAPSHOT_MODES)[number];
+/** The most automatic snapshots `snapshotKeep` may keep. */
+export const SNAPSHOT_KEEP_MAX = 1000;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
 /** Documented limits of `labels`. */
@@ -52,6 +61,43 @@ export const SandboxCreate = z.strictObject({
     .array(z.string())
     .optional()
     .describe('Egress allow-list: "host", "*.domain", "host:port", IPs, CIDRs; [] means no egress'),
+  fromSnapshot: z
+    .string()
+    .optional()
+    .describe(
+      "Restore: boot from this snapshot (id or slug); a snapshot of a sandbox also gives its template and default memory and cpus. Exclusive with `root`",
+    ),
+  persistent: z
+    .boolean()
+    .optional()
+    .describe(
+      "Keep the root filesystem across stop and start (POST /v1/sandboxes/{id}/stop, /start); deleted with the sandbox",
+    ),
+  persistentDiskGB: z
+    .number()
+    .optional()
+    .describe(
+      "Size of a persistent sandbox's disk in GB (10^9 bytes); default: the daemon's root capacity",
+    ),
+  snapshotMode: z
+    .enum(SNAPSHOT_MODES)
+    .optional()
+    .describe(
+      '"manual" (default) or "automatic": take snapshots on the `snapshotFrequency` schedule',
+    ),
+  snapshotFrequency: z
+    .string()
+    .optional()
+    .describe(
+      'Five-field cron expression, e.g. "0 * * * *"; required when snapshotMode is automatic, rejected otherwise',
+    ),
+  snapshotKeep: z
+    .number()
+    .int()
+    .optional()
+    .describe(
+      `Keep only the newest N automatic snapshots (1–${SNAPSHOT_KEEP_MAX}); older unprotected ones are deleted. Automatic mode only`,
+    ),
 });
 export type SandboxCreate = z.infer<typeof SandboxCreate>;
 
@@ -88,6 +134,16 @@ export const Sandbox = z.object({
   createdAt: z.string(),
   stoppedAt: z.string().nullable(),
   expiresAt: z.string().nullable(),
+  /** Where the sandbox's filesystem first came from; restored sandboxes inherit it from their snapshot. */
+  template: SandboxRoot,
+  persistent: z.boolean(),
+  /** A persistent sandbox's disk size in bytes; null for ephemeral sandboxes. */
+  diskBytes: z.number().int().nullable(),
+  /** Whether `POST /v1/sandboxes/{id}/start` can boot it again (a stopped persistent sandbox). */
+  startable: z.boolean(),
+  snapshotMode: z.enum(SNAPSHOT_MODES),
+  snapshotFrequency: z.string().nullable(),
+  snapshotKeep: z.number().int().nullable(),
 });
 export type Sandbox = z.infer<typeof Sandbox>;
 

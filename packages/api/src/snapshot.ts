@@ -1,5 +1,46 @@
 import { z } from "zod";
-import { ResourceRef } from "./common.ts";
+import { ListQuery, ResourceRef } from "./common.ts";
+import { SandboxRoot } from "./sandbox.ts";
+
+export const SNAPSHOT_KINDS = ["volume", "sandbox"] as const;
+export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
+
+/** What a snapshot was taken of. */
+export const SnapshotSource = z.union([
+  z.object({ kind: z.literal("volume"), volume: ResourceRef.nullable() }),
+  z.object({ kind: z.literal("sandbox"), sandbox: z.string() }),
+]);
+export type SnapshotSource = z.infer<typeof SnapshotSource>;
+
+/** Body of `POST /v1/sandboxes/{id}/snapshots`. */
+export const SandboxSnapshotCreate = z.strictObject({
+  name: z
+    .string()
+    .describe("1–40 characters: lowercase letters, digits and hyphens; unique in the organisation"),
+});
+export type SandboxSnapshotCreate = z.infer<typeof SandboxSnapshotCreate>;
+
+/** Body of `PATCH /v1/snapshots/{idOrSlug}`. */
+export const SnapshotUpdate = z.strictObject({
+  protected: z
+    .boolean()
+    .optional()
+    .describe("Protected snapshots survive the reaper and refuse DELETE"),
+  expiresAt: z
+    .string()
+    .datetime({ offset: true })
+    .nullable()
+    .optional()
+    .describe("A new expiry (ISO 8601), or null to keep it forever"),
+});
+export type SnapshotUpdate = z.infer<typeof SnapshotUpdate>;
+
+/** Query of `GET /v1/snapshots`. */
+export const SnapshotListQuery = ListQuery.extend({
+  kind: z.enum(SNAPSHOT_KINDS).optional().describe("Only snapshots of volumes, or of sandboxes"),
+  sandbox: z.string().max(64).optional().describe("Only snapshots of this sandbox"),
+});
+export type SnapshotListQuery = z.infer<typeof SnapshotListQuery>;
 
 /** Body of `POST /v1/volumes/{idOrSlug}/snapshots`. */
 export const SnapshotCreate = z.strictObject({
@@ -28,5 +69,20 @@ export const Snapshot = z.object({
   flattenedSize: z.number().int(),
   bootable: z.boolean(),
   createdAt: z.string(),
+  /** "volume": taken of a volume; "sandbox": taken of a running sandbox's root filesystem. */
+  kind: z.enum(SNAPSHOT_KINDS),
+  source: SnapshotSource,
+  /** For a sandbox snapshot: where the sandbox's filesystem first came from. */
+  template: SandboxRoot.nullable(),
+  /** Size of the snapshot's content in bytes, recorded when it became ready. */
+  sizeBytes: z.number().int().nullable(),
+  /** Taken by a sandbox's snapshot schedule. */
+  automatic: z.boolean(),
+  /** Protected snapshots are kept by the reaper and refuse DELETE until unprotected. */
+  protected: z.boolean(),
+  /** When the reaper deletes it (the organisation's retention at creation); null: never. */
+  expiresAt: z.string().nullable(),
+  /** When it became ready or failed. */
+  settledAt: z.string().nullable(),
 });
 export type Snapshot = z.infer<typeof Snapshot>;

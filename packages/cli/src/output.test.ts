@@ -43,6 +43,14 @@ function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     flattenedSize: 2_000_000,
     bootable: false,
     createdAt: "2025-01-01T00:00:00.000Z",
+    kind: "volume",
+    source: { kind: "volume", volume: { id: "vol_01", slug: "data" } },
+    template: null,
+    sizeBytes: 2_000_000,
+    automatic: false,
+    protected: false,
+    expiresAt: null,
+    settledAt: "2025-01-01T00:00:00.010Z",
     ...overrides,
   };
 }

@@ -79,6 +79,13 @@ function sandbox(overrides: Partial<SandboxInfo> = {}): SandboxInfo {
     createdAt: "2025-01-01T00:00:00.123Z",
     stoppedAt: null,
     expiresAt: null,
+    template: { kind: "image", image: "builtin:debian-13" },
+    persistent: false,
+    diskBytes: null,
+    startable: false,
+    snapshotMode: "manual",
+    snapshotFrequency: null,
+    snapshotKeep: null,
     ...overrides,
   };
 }

@@ -22,6 +22,10 @@ export interface Config {
   subnet: string | undefined;
   /** Capacity of an ephemeral sandbox root (from a snapshot or the base image). */
   rootCapacityBytes: number;
+  /** Retention of snapshots for organisations that set none: a duration or "never". */
+  snapshotRetention: string;
+  /** How often the reaper deletes expired snapshots. */
+  reaperIntervalMs: number;
 }
 
 /** One option: its flag, environment variable, default, and help text. */
@@ -101,6 +105,16 @@ const OPTIONS = {
     env: "STRATA_ROOT_CAPACITY",
     default: "10GB",
     help: "Capacity of a sandbox's ephemeral root filesystem",
+  },
+  "snapshot-retention": {
+    env: "STRATA_SNAPSHOT_RETENTION",
+    default: "never",
+    help: 'Default expiry of new snapshots ("30d", "12h", … or "never"); organisations can set their own',
+  },
+  "reaper-interval": {
+    env: "STRATA_REAPER_INTERVAL",
+    default: "1h",
+    help: "How often expired snapshots are deleted",
   },
 } as const;
 type OptionName = keyof typeof OPTIONS;
@@ -193,7 +207,17 @@ export function resolveConfig(
     proxy: { ...hostPort("proxy-listen"), baseDomain: get("base-domain") },
     subnet: get("subnet") || undefined,
     rootCapacityBytes: size("root-capacity"),
+    snapshotRetention: get("snapshot-retention"),
+    reaperIntervalMs: duration("reaper-interval"),
   };
+  const retention = config.snapshotRetention;
+  if (
+    retention !== "never" &&
+    !(parseDuration(retention) !== undefined && parseDuration(retention)! >= 1000)
+  )
+    throw new ConfigError(
+      `Invalid --snapshot-retention ${JSON.stringify(retention)}: a duration of at least 1s, such as "30d", or "never"`,
+    );
   if (config.capacity.minBytes > config.capacity.maxBytes)
     throw new ConfigError("Invalid capacity limits: --min-capacity is above --max-capacity");
   return { config, command };

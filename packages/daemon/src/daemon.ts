@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import type { Config } from "./config.ts";
 import { openDatabase } from "./db/database.ts";
+import { EventsRepo } from "./db/events-repo.ts";
 import { ImagesRepo } from "./db/images-repo.ts";
 import { OrgsRepo } from "./db/orgs-repo.ts";
 import { SandboxesRepo } from "./db/sandboxes-repo.ts";
@@ -17,6 +18,7 @@ import { gatherFacts } from "./host/facts.ts";
 import { buildApp } from "./http/app.ts";
 import { sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
 import { MmdebstrapBuilder } from "./images/mmdebstrap.ts";
+import { InFlight } from "./lib/in-flight.ts";
 import { KeyedLock } from "./lib/keyed-lock.ts";
 import { restrictToGroup } from "./lib/mounts.ts";
 import { NetworkManager } from "./network/manager.ts";
@@ -25,10 +27,15 @@ import { CrunLauncher } from "./runtime/crun-launcher.ts";
 import { hardNofileLimit, prepareCgroups } from "./runtime/host-setup.ts";
 import { SANDBOX_ID_BASE } from "./runtime/oci-spec.ts";
 import { AuthService } from "./service/auth.ts";
+import { EventLog } from "./service/events.ts";
 import { ImageService } from "./service/images.ts";
+import { OrgService } from "./service/org.ts";
+import { Reaper } from "./service/reaper.ts";
 import { reconcile } from "./service/reconcile.ts";
 import { SandboxIo } from "./service/sandbox-io.ts";
+import { SandboxSnapshotService } from "./service/sandbox-snapshots.ts";
 import { SandboxService } from "./service/sandboxes.ts";
+import { SnapshotScheduler } from "./service/snapshot-scheduler.ts";
 import { SnapshotService } from "./service/snapshots.ts";
 import { VolumeService } from "./service/volumes.ts";
 import { BtrfsDriver } from "./storage/btrfs/driver.ts";
@@ -85,6 +92,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     volumes: new VolumesRepo(db),
     snapshots: new SnapshotsRepo(db),
     images: new ImagesRepo(db),
+    sandboxes: new SandboxesRepo(db),
   };
   const locks = new KeyedLock();
   const auth = new AuthService(repos.orgs);
@@ -113,7 +121,19 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     await images.close();
     await volumes.settle();
   });
-  const snapshots = new SnapshotService({ db, ...repos, driver, locks, log });
+  const orgs = new OrgService(repos.orgs, config.snapshotRetention);
+  const events = new EventLog(new EventsRepo(db), log);
+  const restores = new InFlight();
+  const snapshots = new SnapshotService({
+    db,
+    ...repos,
+    driver,
+    locks,
+    log,
+    orgs,
+    events,
+    restores,
+  });
 
   const moved = await prepareCgroups();
   if (moved.length)
@@ -145,7 +165,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
   let proxyPort = config.proxy.port;
   const sandboxes = new SandboxService({
     db,
-    sandboxes: new SandboxesRepo(db),
+    sandboxes: repos.sandboxes,
     volumes: repos.volumes,
     snapshots: repos.snapshots,
     driver,
@@ -153,6 +173,8 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     launcher,
     locks,
     log,
+    events,
+    restores,
     region: config.region,
     limits: {
       memory: {
@@ -163,15 +185,42 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
       cpus: { min: 0.1, max: availableParallelism(), default: 1 },
       maxTimeoutMs: 7 * 86_400_000,
       rootCapacityBytes: config.rootCapacityBytes,
+      disk: config.capacity,
     },
     portUrl: (id, port) => sandboxUrl({ baseDomain: config.proxy.baseDomain, proxyPort }, id, port),
   });
   stack.defer(() => launcher.close());
   stack.defer(() => sandboxes.stopAll());
+  const sandboxSnapshots = new SandboxSnapshotService({
+    db,
+    snapshots: repos.snapshots,
+    slugs: repos.slugs,
+    driver,
+    sandboxes,
+    snapshotService: snapshots,
+    orgs,
+    events,
+    log,
+  });
+  const scheduler = new SnapshotScheduler((id) => sandboxSnapshots.tick(id));
+  sandboxes.useScheduler(scheduler);
+  // No new ticks, then the copies in flight settle, then the sandboxes stop.
+  stack.defer(async () => {
+    scheduler.stopAll();
+    await sandboxSnapshots.settle();
+  });
   await sandboxes.reconcile();
   const io = new SandboxIo(sandboxes);
 
-  await reconcile({ ...repos, driver, volumeService: volumes, log });
+  await reconcile({
+    ...repos,
+    driver,
+    volumeService: volumes,
+    retainedLayers: () => repos.sandboxes.retained().map((r) => r.root_layer),
+    log,
+  });
+  const reaper = new Reaper({ snapshots, events, log }, config.reaperIntervalMs);
+  stack.defer(() => reaper.close());
   const purge = async () => {
     try {
       await volumes.purgeDue();
@@ -200,6 +249,9 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
       snapshots,
       images,
       sandboxes,
+      sandboxSnapshots,
+      orgs,
+      events,
       io,
       doctor: async () =>
         evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),

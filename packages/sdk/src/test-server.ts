@@ -125,6 +125,13 @@ export function sandboxFixture(overrides: Partial<Sandbox> = {}): Sandbox {
     createdAt: "2025-01-01T00:00:00.000Z",
     stoppedAt: null,
     expiresAt: null,
+    template: { kind: "image", image: "builtin:debian-13" },
+    persistent: false,
+    diskBytes: null,
+    startable: false,
+    snapshotMode: "manual",
+    snapshotFrequency: null,
+    snapshotKeep: null,
     ...overrides,
   };
 }

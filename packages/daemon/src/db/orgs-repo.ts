@@ -48,4 +48,15 @@ export class OrgsRepo {
   deleteTokensNamed(orgId: string, name: string): void {
     this.#db.prepare("DELETE FROM tokens WHERE org_id = ? AND name = ?").run(orgId, name);
   }
+
+  byId(id: string): { id: string; name: string; snapshot_retention: string | null } | undefined {
+    return this.#db.prepare("SELECT id, name, snapshot_retention FROM orgs WHERE id = ?").get(id) as
+      | { id: string; name: string; snapshot_retention: string | null }
+      | undefined;
+  }
+
+  /** null: the daemon's default retention applies. */
+  setSnapshotRetention(id: string, retention: string | null): void {
+    this.#db.prepare("UPDATE orgs SET snapshot_retention = ? WHERE id = ?").run(retention, id);
+  }
 }

@@ -5,7 +5,7 @@ export interface SandboxRow {
   id: string;
   org_id: string;
   region: string;
-  status: "starting" | "ready" | "stopping" | "stopped";
+  status: "starting" | "ready" | "paused" | "stopping" | "stopped";
   stop_reason: string | null;
   root_kind: "volume" | "snapshot" | "image";
   /** Volume id, snapshot id, or image name. */
@@ -28,6 +28,17 @@ export interface SandboxRow {
   created_at: string;
   stopped_at: string | null;
   expires_at: string | null;
+  /** The timeout asked for at creation, re-armed when a persistent sandbox starts again. */
+  timeout_ms: number | null;
+  /** JSON SandboxRoot: where the filesystem first came from (inherited through restores). */
+  template: string;
+  persistent: number;
+  disk_bytes: number | null;
+  /** 1 while a persistent sandbox's root layer exists. */
+  retained: number;
+  /** Five-field cron expression when snapshots are automatic. */
+  snapshot_frequency: string | null;
+  snapshot_keep: number | null;
 }
 
 export interface SandboxFilter {
@@ -114,6 +125,30 @@ export class SandboxesRepo {
         "UPDATE sandboxes SET status = 'stopped', stop_reason = COALESCE(stop_reason, ?), stopped_at = ? WHERE id = ?",
       )
       .run(reason, at, id);
+  }
+
+  /** A persistent sandbox booting again: fresh status, reason and timestamps. */
+  restart(id: string, expiresAt: string | null): void {
+    this.#db
+      .prepare(
+        "UPDATE sandboxes SET status = 'starting', stop_reason = NULL, stopped_at = NULL, address = NULL, expires_at = ? WHERE id = ?",
+      )
+      .run(expiresAt, id);
+  }
+
+  setDisk(id: string, bytes: number): void {
+    this.#db.prepare("UPDATE sandboxes SET disk_bytes = ? WHERE id = ?").run(bytes, id);
+  }
+
+  setRetained(id: string, retained: boolean): void {
+    this.#db.prepare("UPDATE sandboxes SET retained = ? WHERE id = ?").run(retained ? 1 : 0, id);
+  }
+
+  /** Persistent sandboxes whose disk still exists (their layers are owned). */
+  retained(): SandboxRow[] {
+    return this.#db
+      .prepare("SELECT * FROM sandboxes WHERE retained = 1")
+      .all() as unknown as SandboxRow[];
   }
 
   setStopReason(id: string, reason: string): void {

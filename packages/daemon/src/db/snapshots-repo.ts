@@ -12,6 +12,22 @@ export interface SnapshotRow {
   volume_slug: string | null;
   bootable: number;
   created_at: string;
+  kind: "volume" | "sandbox";
+  sandbox_id: string | null;
+  /** JSON SandboxRoot: where a sandbox snapshot's filesystem first came from. */
+  template: string | null;
+  /** JSON `{ memory, cpus }`: what a sandbox restored from it gets by default. */
+  defaults: string | null;
+  size_bytes: number | null;
+  automatic: number;
+  protected: number;
+  expires_at: string | null;
+  ready_at: string | null;
+}
+
+export interface SnapshotFilter extends PageRequest {
+  kind?: SnapshotRow["kind"] | undefined;
+  sandboxId?: string | undefined;
 }
 
 /** Snapshot records. */
@@ -22,23 +38,12 @@ export class SnapshotsRepo {
   }
 
   insert(s: SnapshotRow): void {
+    const cols = Object.keys(s);
     this.#db
       .prepare(
-        `INSERT INTO snapshots (id, org_id, slug, region, status, failure_reason, volume_id, volume_slug, bootable, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO snapshots (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
       )
-      .run(
-        s.id,
-        s.org_id,
-        s.slug,
-        s.region,
-        s.status,
-        s.failure_reason,
-        s.volume_id,
-        s.volume_slug,
-        s.bootable,
-        s.created_at,
-      );
+      .run(...(Object.values(s) as SQLInputValue[]));
   }
 
   find(orgId: string, idOrSlug: string): SnapshotRow | undefined {
@@ -53,9 +58,17 @@ export class SnapshotsRepo {
       | undefined;
   }
 
-  list(orgId: string, page: PageRequest): Page<SnapshotRow> {
+  list(orgId: string, page: SnapshotFilter): Page<SnapshotRow> {
     const where = ["org_id = ?"];
     const args: SQLInputValue[] = [orgId];
+    if (page.kind) {
+      where.push("kind = ?");
+      args.push(page.kind);
+    }
+    if (page.sandboxId) {
+      where.push("sandbox_id = ?");
+      args.push(page.sandboxId);
+    }
     pageConditions(page, where, args);
     const rows = this.#db
       .prepare(
@@ -73,6 +86,54 @@ export class SnapshotsRepo {
     this.#db
       .prepare("UPDATE snapshots SET status = ?, failure_reason = ? WHERE id = ?")
       .run(status, failureReason, id);
+  }
+
+  /** Records the end of a creation: ready with its size, or failed with the reason. */
+  settle(
+    id: string,
+    outcome: { status: "ready"; sizeBytes: number } | { status: "failed"; reason: string },
+    at: string,
+  ): void {
+    this.#db
+      .prepare(
+        "UPDATE snapshots SET status = ?, failure_reason = ?, size_bytes = ?, ready_at = ? WHERE id = ?",
+      )
+      .run(
+        outcome.status,
+        outcome.status === "failed" ? outcome.reason : null,
+        outcome.status === "ready" ? outcome.sizeBytes : null,
+        at,
+        id,
+      );
+  }
+
+  update(id: string, changes: { protected?: boolean; expiresAt?: string | null }): void {
+    if (changes.protected !== undefined)
+      this.#db
+        .prepare("UPDATE snapshots SET protected = ? WHERE id = ?")
+        .run(changes.protected ? 1 : 0, id);
+    if (changes.expiresAt !== undefined)
+      this.#db
+        .prepare("UPDATE snapshots SET expires_at = ? WHERE id = ?")
+        .run(changes.expiresAt, id);
+  }
+
+  /** Ready or failed snapshots past their expiry and not protected, oldest first. */
+  expired(now: string, limit: number): SnapshotRow[] {
+    return this.#db
+      .prepare(
+        "SELECT * FROM snapshots WHERE expires_at IS NOT NULL AND expires_at <= ? AND protected = 0 AND status != 'creating' ORDER BY expires_at LIMIT ?",
+      )
+      .all(now, limit) as unknown as SnapshotRow[];
+  }
+
+  /** A sandbox's automatic snapshots that are ready and not protected, newest first. */
+  automaticOf(sandboxId: string): SnapshotRow[] {
+    return this.#db
+      .prepare(
+        "SELECT * FROM snapshots WHERE sandbox_id = ? AND automatic = 1 AND protected = 0 AND status = 'ready' ORDER BY created_at DESC, id DESC",
+      )
+      .all(sandboxId) as unknown as SnapshotRow[];
   }
 
   remove(id: string): void {

@@ -15,6 +15,7 @@ import { execWsRoute } from "./routes/exec-ws.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
+import { orgRoutes } from "./routes/org.ts";
 import { sandboxRoutes } from "./routes/sandboxes.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
@@ -109,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await snapshotRoutes(v1, options.services);
       await imageRoutes(v1, options.services);
       await sandboxRoutes(v1, options.services);
+      await orgRoutes(v1, options.services);
       await fileRoutes(v1, options.services);
       await execWsRoute(v1, options.services);
     },

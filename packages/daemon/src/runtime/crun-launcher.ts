@@ -4,6 +4,7 @@ import { parseAllowNet } from "../network/allow-net.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import { AgentClient } from "./agent/client.ts";
 import type { CrunRuntime } from "./crun.ts";
+import { Freezer } from "./freezer.ts";
 import { removeCgroupParent } from "./host-setup.ts";
 import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
 import { buildSandboxSpec } from "./oci-spec.ts";
@@ -26,9 +27,19 @@ export interface CrunLauncherOptions {
 export class CrunLauncher implements SandboxLauncher {
   readonly #o: CrunLauncherOptions;
   readonly #agents = new Map<string, AgentClient>();
+  readonly #freezer: Freezer;
 
   constructor(options: CrunLauncherOptions) {
     this.#o = options;
+    this.#freezer = new Freezer(options.prefix);
+  }
+
+  freeze(id: string): Promise<void> {
+    return this.#freezer.freeze(id);
+  }
+
+  thaw(id: string): Promise<void> {
+    return this.#freezer.thaw(id);
   }
 
   validateAllowNet(allowNet: string[] | undefined): void {
@@ -90,6 +101,8 @@ export class CrunLauncher implements SandboxLauncher {
     const o = this.#o;
     const agent = this.#agents.get(id);
     this.#agents.delete(id);
+    // A frozen task cannot act on a signal (not even SIGKILL) until it is thawed.
+    await this.#freezer.thawIfPresent(id);
     // Closing the agent's socket makes it kill everything and exit; `delete --force` covers
     // an agent that hangs. The network goes at the same time: nothing uses it any more.
     await agent?.close().catch(() => {});
@@ -104,6 +117,7 @@ export class CrunLauncher implements SandboxLauncher {
     const removed: string[] = [];
     for (const id of await this.#o.crun.list()) {
       if (!live.has(id)) {
+        await this.#freezer.thawIfPresent(id);
         await this.#o.crun.kill(id, "KILL");
         await this.#o.crun.remove(id);
         removed.push(id);

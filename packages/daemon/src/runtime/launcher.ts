@@ -31,7 +31,11 @@ export interface SandboxLauncher {
   /** Throws `invalid_allow_net` for a bad allowNet list, before anything is made. */
   validateAllowNet(allowNet: string[] | undefined): void;
   launch(spec: LaunchSpec): Promise<SandboxHandle>;
-  /** Removes everything `launch` made for `id`. Idempotent. */
+  /** Stops every process of the sandbox where it is (cgroup freezer); resolves once frozen. */
+  freeze(id: string): Promise<void>;
+  /** Lets a frozen sandbox's processes go on. */
+  thaw(id: string): Promise<void>;
+  /** Removes everything `launch` made for `id`, frozen or not. Idempotent. */
   destroy(id: string): Promise<void>;
   /** Removes containers and networks of sandboxes not in `live` (after a crash). */
   reconcile(live: Set<string>): Promise<string[]>;

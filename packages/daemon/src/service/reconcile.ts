@@ -13,6 +13,8 @@ export interface ReconcileDeps {
   slugs: SlugsRepo;
   driver: StorageDriver;
   volumeService: VolumeService;
+  /** Root layers of persistent sandboxes, kept while they are stopped. */
+  retainedLayers: () => string[];
   log: Logger;
 }
 
@@ -32,7 +34,8 @@ export interface ReconcileReport {
  * every start, before the daemon accepts requests:
  *
  * - leftovers of interrupted creations (`tmp`) are deleted;
- * - layers no record owns are deleted; a deleted volume's layer still live is trashed;
+ * - layers no record owns are deleted (a stopped persistent sandbox owns its root); a
+ *   deleted volume's layer still live is trashed;
  * - volumes left `creating` are completed (or failed with the reason); a ready volume
  *   whose data is gone is marked failed;
  * - snapshots left `creating` are completed if their layer exists, else removed;
@@ -107,6 +110,7 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     ...d.volumes.all().map((v) => v.id),
     ...d.snapshots.all().map((s) => s.id),
     ...d.images.all().flatMap((i) => (i.layer_id ? [i.layer_id] : [])),
+    ...d.retainedLayers(),
   ]);
   for (const l of layers) {
     if (l.state !== "tmp" && !owned.has(l.id)) {

@@ -3,11 +3,13 @@ import { test } from "node:test";
 import { StrataError } from "../errors.ts";
 import {
   parseCpus,
+  parseDiskGB,
   parseMemory,
   parseTimeout,
   validateEnv,
   validateLabels,
   validateMounts,
+  validateSchedule,
 } from "./sandbox-input.ts";
 
 const code = (c: string) => (e: unknown) => e instanceof StrataError && e.code === c;
@@ -54,4 +56,52 @@ test("labels, env, timeout, memory and cpus are checked against their documented
   assert.equal(parseCpus(0.5, cpus), 0.5);
   assert.throws(() => parseCpus(3, cpus), code("invalid_limits"));
   assert.throws(() => parseCpus(Number.NaN, cpus), code("invalid_limits"));
+});
+
+test("validateSchedule() needs a five-field cron expression in automatic mode only", () => {
+  assert.deepEqual(validateSchedule({}), { frequency: null, keep: null });
+  assert.deepEqual(validateSchedule({ snapshotMode: "manual" }), { frequency: null, keep: null });
+  assert.deepEqual(
+    validateSchedule({
+      snapshotMode: "automatic",
+      snapshotFrequency: " */15  * * * 1-5 ",
+      snapshotKeep: 3,
+    }),
+    { frequency: "*/15 * * * 1-5", keep: 3 },
+  );
+  const bad = code("invalid_snapshot_schedule");
+  assert.throws(() => validateSchedule({ snapshotMode: "automatic" }), bad);
+  assert.throws(() => validateSchedule({ snapshotFrequency: "* * * * *" }), bad);
+  assert.throws(() => validateSchedule({ snapshotMode: "manual", snapshotKeep: 2 }), bad);
+  assert.throws(
+    () => validateSchedule({ snapshotMode: "automatic", snapshotFrequency: "*/5 * * * * *" }),
+    bad,
+  );
+  assert.throws(
+    () => validateSchedule({ snapshotMode: "automatic", snapshotFrequency: "61 * * * *" }),
+    bad,
+  );
+  assert.throws(
+    () => validateSchedule({ snapshotMode: "automatic", snapshotFrequency: "@hourly" }),
+    bad,
+  );
+  for (const keep of [0, -1, 1.5, 1001])
+    assert.throws(
+      () =>
+        validateSchedule({
+          snapshotMode: "automatic",
+          snapshotFrequency: "0 * * * *",
+          snapshotKeep: keep,
+        }),
+      bad,
+    );
+});
+
+test("parseDiskGB() converts GB to bytes within the capacity limits", () => {
+  const limits = { minBytes: 3e8, maxBytes: 2e10 };
+  assert.equal(parseDiskGB(undefined, limits), undefined);
+  assert.equal(parseDiskGB(5, limits), 5e9);
+  assert.equal(parseDiskGB(0.5, limits), 5e8);
+  for (const gb of [0.1, 21, Number.NaN])
+    assert.throws(() => parseDiskGB(gb, limits), code("invalid_disk_size"));
 });

@@ -1,5 +1,12 @@
 import { posix } from "node:path";
-import { LABEL_LIMITS, parseDuration, parseSize } from "@strata/api";
+import {
+  LABEL_LIMITS,
+  parseDuration,
+  parseSize,
+  SNAPSHOT_KEEP_MAX,
+  type SnapshotMode,
+} from "@strata/api";
+import { Cron } from "croner";
 import { q, StrataError } from "../errors.ts";
 
 /** Folders a volume may not be mounted over: the system's own, and the agent's. */
@@ -142,4 +149,70 @@ export function parseCpus(input: number | undefined, limits: ResourceLimits["cpu
 export function validatePort(port: number | undefined): void {
   if (port !== undefined && (port < 1 || port > 65535))
     throw new StrataError("invalid_port", `Invalid port ${q(port)}: 1–65535`);
+}
+
+export interface SnapshotSchedule {
+  /** A five-field cron expression; null when snapshots are manual. */
+  frequency: string | null;
+  keep: number | null;
+}
+
+/**
+ * Checks `snapshotMode`, `snapshotFrequency` and `snapshotKeep` together: automatic mode
+ * needs a valid five-field cron expression, manual mode takes neither of the others.
+ */
+export function validateSchedule(input: {
+  snapshotMode?: SnapshotMode | undefined;
+  snapshotFrequency?: string | undefined;
+  snapshotKeep?: number | undefined;
+}): SnapshotSchedule {
+  const { snapshotMode: mode = "manual", snapshotFrequency: frequency, snapshotKeep: keep } = input;
+  if (mode === "manual") {
+    if (frequency !== undefined || keep !== undefined)
+      throw new StrataError(
+        "invalid_snapshot_schedule",
+        `snapshotFrequency and snapshotKeep apply only with snapshotMode "automatic"`,
+      );
+    return { frequency: null, keep: null };
+  }
+  if (frequency === undefined)
+    throw new StrataError(
+      "invalid_snapshot_schedule",
+      `snapshotMode "automatic" needs snapshotFrequency, a five-field cron expression such as "0 * * * *"`,
+    );
+  const fields = frequency.trim().split(/\s+/);
+  if (fields.length !== 5)
+    throw new StrataError(
+      "invalid_snapshot_schedule",
+      `Invalid snapshotFrequency ${q(frequency)}: give five fields (minute hour day-of-month month day-of-week), got ${fields.length}`,
+    );
+  try {
+    new Cron(fields.join(" "), { paused: true }).stop();
+  } catch (err) {
+    throw new StrataError(
+      "invalid_snapshot_schedule",
+      `Invalid snapshotFrequency ${q(frequency)}: ${(err as Error).message}`,
+    );
+  }
+  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1 || keep > SNAPSHOT_KEEP_MAX))
+    throw new StrataError(
+      "invalid_snapshot_schedule",
+      `Invalid snapshotKeep ${q(keep)}: a whole number from 1 to ${SNAPSHOT_KEEP_MAX}`,
+    );
+  return { frequency: fields.join(" "), keep: keep ?? null };
+}
+
+/** A persistent sandbox's disk size in GB (10^9 bytes) → bytes, within the capacity limits. */
+export function parseDiskGB(
+  input: number | undefined,
+  limits: { minBytes: number; maxBytes: number },
+): number | undefined {
+  if (input === undefined) return undefined;
+  const bytes = Math.round(input * 1e9);
+  if (!Number.isFinite(input) || bytes < limits.minBytes || bytes > limits.maxBytes)
+    throw new StrataError(
+      "invalid_disk_size",
+      `Invalid persistentDiskGB ${q(input)}: between ${limits.minBytes / 1e9} and ${limits.maxBytes / 1e9}`,
+    );
+  return bytes;
 }

@@ -1,4 +1,4 @@
-import type { Sandbox } from "@strata/api";
+import type { Sandbox, SandboxRoot } from "@strata/api";
 import type { SandboxRow } from "../db/sandboxes-repo.ts";
 
 export function sandboxView(
@@ -28,5 +28,12 @@ export function sandboxView(
     createdAt: row.created_at,
     stoppedAt: row.stopped_at,
     expiresAt: row.expires_at,
+    template: JSON.parse(row.template) as SandboxRoot,
+    persistent: row.persistent === 1,
+    diskBytes: row.disk_bytes,
+    startable: row.persistent === 1 && row.status === "stopped" && row.retained === 1,
+    snapshotMode: row.snapshot_frequency === null ? "manual" : "automatic",
+    snapshotFrequency: row.snapshot_frequency,
+    snapshotKeep: row.snapshot_keep,
   };
 }

@@ -1,19 +1,28 @@
 import type { DatabaseSync } from "node:sqlite";
-import type { Sandbox, SandboxCreate, SandboxListQuery, SandboxUpdate } from "@strata/api";
+import type {
+  Sandbox,
+  SandboxCreate,
+  SandboxListQuery,
+  SandboxRoot,
+  SandboxUpdate,
+} from "@strata/api";
 import { transaction } from "../db/database.ts";
 import type { Page } from "../db/page.ts";
 import type { SandboxesRepo, SandboxRow } from "../db/sandboxes-repo.ts";
-import type { SnapshotsRepo } from "../db/snapshots-repo.ts";
+import type { SnapshotRow, SnapshotsRepo } from "../db/snapshots-repo.ts";
 import type { VolumeRow, VolumesRepo } from "../db/volumes-repo.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
+import type { InFlight } from "../lib/in-flight.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { SandboxHandle, SandboxLauncher } from "../runtime/launcher.ts";
 import type { StorageDriver } from "../storage/driver.ts";
+import type { EventLog } from "./events.ts";
 import type { ImageService } from "./images.ts";
 import {
   parseCpus,
+  parseDiskGB,
   parseMemory,
   parseTimeout,
   type ResourceLimits,
@@ -21,8 +30,10 @@ import {
   validateLabels,
   validateMounts,
   validatePort,
+  validateSchedule,
 } from "./sandbox-input.ts";
 import { sandboxView } from "./sandbox-view.ts";
+import type { SnapshotScheduler } from "./snapshot-scheduler.ts";
 import { storageStep } from "./storage-errors.ts";
 
 export interface SandboxServiceDeps {
@@ -35,30 +46,56 @@ export interface SandboxServiceDeps {
   launcher: SandboxLauncher;
   locks: KeyedLock;
   log: Logger;
+  events: EventLog;
+  /** Restores in flight per snapshot id: a snapshot delete waits for them. */
+  restores: InFlight;
   region: string;
-  limits: ResourceLimits & { maxTimeoutMs: number; rootCapacityBytes: number };
+  limits: ResourceLimits & {
+    maxTimeoutMs: number;
+    rootCapacityBytes: number;
+    disk: { minBytes: number; maxBytes: number };
+  };
   /** Builds the public URL of an exposed port. */
   portUrl: (sandboxId: string, port: number) => string;
 }
 
 type Root =
   | { kind: "volume"; volume: VolumeRow }
-  | { kind: "snapshot"; id: string; slug: string }
+  | { kind: "snapshot"; id: string; slug: string; snapshot: SnapshotRow }
   | { kind: "image"; image: "builtin:debian-13" };
 
+/** What a sandbox restored from a snapshot of a sandbox gets when it asks for nothing else. */
+export interface SnapshotDefaults {
+  memory: number;
+  cpus: number;
+}
+
+type Mounted = { path: string; volume: VolumeRow }[];
+
 /**
- * Sandboxes: create (answering once commands can run), list, get, extend, kill. Every
- * sandbox that ends — killed, timed out, its init gone, or the daemon stopping — is
- * cleaned up completely: container, network, ephemeral root, bundle, volume attachments.
+ * Sandboxes: create (answering once commands can run), list, get, extend, pause and resume,
+ * stop and start (persistent ones), kill. Every sandbox that ends — killed, timed out, its
+ * init gone, or the daemon stopping — is cleaned up completely: container, network,
+ * ephemeral root, bundle, volume attachments. A persistent sandbox keeps its root layer
+ * until it is deleted.
+ *
+ * States: `starting → ready ⇄ paused → stopping → stopped`, and for a persistent sandbox
+ * `stopped → starting` again.
  */
 export class SandboxService {
   readonly #d: SandboxServiceDeps;
   readonly #live = new Map<string, { handle: SandboxHandle; timer: NodeJS.Timeout | undefined }>();
   readonly #ending = new Map<string, Promise<void>>();
   readonly #sizes = new Map<string, number>();
+  #scheduler: SnapshotScheduler | undefined;
 
   constructor(deps: SandboxServiceDeps) {
     this.#d = deps;
+  }
+
+  /** Automatic snapshots: jobs start when a sandbox with a schedule is ready and stop when it ends. */
+  useScheduler(scheduler: SnapshotScheduler): void {
+    this.#scheduler = scheduler;
   }
 
   async create(orgId: string, input: SandboxCreate): Promise<Sandbox> {
@@ -74,9 +111,11 @@ export class SandboxService {
     validateEnv(input.env ?? {});
     const timeoutMs =
       input.timeout === undefined ? undefined : parseTimeout(input.timeout, d.limits.maxTimeoutMs);
-    const memory = parseMemory(input.memory, d.limits.memory);
-    const cpus = parseCpus(input.cpus, d.limits.cpus);
     validatePort(input.port);
+    const schedule = validateSchedule(input);
+    if (input.persistentDiskGB !== undefined && input.persistent !== true)
+      throw new StrataError("invalid_disk_size", "persistentDiskGB needs persistent: true");
+    const diskBytes = parseDiskGB(input.persistentDiskGB, d.limits.disk);
     const runtime = input.runtime ?? "crun";
     if (runtime !== "crun") {
       throw new StrataError(
@@ -86,7 +125,29 @@ export class SandboxService {
     }
     d.launcher.validateAllowNet(input.allowNet);
 
-    const root = this.#resolveRoot(orgId, input.root, region);
+    if (input.root !== undefined && input.fromSnapshot !== undefined)
+      throw new StrataError("invalid_root", "Give either root or fromSnapshot, not both");
+    const root = this.#resolveRoot(orgId, input.fromSnapshot ?? input.root, region);
+    if (input.fromSnapshot !== undefined && root.kind !== "snapshot")
+      throw new StrataError(
+        "invalid_root",
+        `Cannot restore from ${q(input.fromSnapshot)}: it is a volume; give it as root instead`,
+      );
+    if (input.persistent === true && root.kind === "volume")
+      throw new StrataError(
+        "invalid_root",
+        `A sandbox booted from volume ${q(root.volume.slug)} already persists in it; persistent applies to snapshot and image roots`,
+      );
+    const inherited =
+      root.kind === "snapshot" && root.snapshot.defaults !== null
+        ? (JSON.parse(root.snapshot.defaults) as SnapshotDefaults)
+        : undefined;
+    const memory =
+      input.memory === undefined && inherited
+        ? inherited.memory
+        : parseMemory(input.memory, d.limits.memory);
+    const cpus =
+      input.cpus === undefined && inherited ? inherited.cpus : parseCpus(input.cpus, d.limits.cpus);
     const mounted = mounts.map(([path, ref]) => ({
       path,
       volume: this.#resolveVolume(orgId, ref, region),
@@ -120,6 +181,13 @@ export class SandboxService {
       stopped_at: null,
       expires_at:
         timeoutMs === undefined ? null : new Date(now.getTime() + timeoutMs).toISOString(),
+      timeout_ms: timeoutMs ?? null,
+      template: JSON.stringify(templateOf(root)),
+      persistent: input.persistent === true ? 1 : 0,
+      disk_bytes: null,
+      retained: 0,
+      snapshot_frequency: schedule.frequency,
+      snapshot_keep: schedule.keep,
     };
 
     await using stack = new AsyncDisposableStack();
@@ -146,39 +214,61 @@ export class SandboxService {
       });
     });
 
-    // The root is made while the launcher sets up the network: neither needs the other.
+    // The root is made while the launcher sets up the network: neither needs the other. A
+    // copy of a snapshot is registered as a restore in this same tick, so that a delete of
+    // the snapshot that found it waits for the copy.
     let rootReady: Promise<void> = Promise.resolve();
     if (root.kind !== "volume") {
-      const from = root.kind === "snapshot" ? root.id : await d.images.ensure(root.image);
-      const size = await this.#layerSize(from);
-      const capacity = Math.max(d.limits.rootCapacityBytes, size + 1e9);
+      const fromLayer =
+        root.kind === "snapshot" ? Promise.resolve(root.id) : d.images.ensure(root.image);
+      const making = (async () => {
+        const from = await fromLayer;
+        const size = await this.#layerSize(from);
+        const capacity = diskBytes ?? Math.max(d.limits.rootCapacityBytes, size + 1e9);
+        if (row.persistent) {
+          row.disk_bytes = capacity;
+          d.sandboxes.setDisk(id, capacity);
+        }
+        await storageStep(`Cannot create the root of sandbox ${id}`, () =>
+          d.driver.create(id, { from, capacityBytes: capacity }),
+        );
+      })();
+      rootReady = root.kind === "snapshot" ? d.restores.track(root.id, making) : making;
       stack.defer(() => d.driver.remove(id));
-      rootReady = storageStep(`Cannot create the root of sandbox ${id}`, () =>
-        d.driver.create(id, { from, capacityBytes: capacity }),
-      );
     }
-    const handle = await d.launcher.launch({
-      id,
-      rootPath: d.driver.path(row.root_layer),
-      mounts: mounted.map((m) => ({ source: d.driver.path(m.volume.id), destination: m.path })),
-      env: input.env ?? {},
-      memoryBytes: memory,
-      cpus,
-      allowNet: input.allowNet,
-      rootReady,
-    });
-    d.sandboxes.setAddress(id, handle.address);
-    d.sandboxes.setStatus(id, "ready");
+    await this.#boot(row, mounted, rootReady);
+    if (row.persistent) d.sandboxes.setRetained(id, true);
     stack.move();
-
-    this.#live.set(id, { handle, timer: undefined });
-    if (timeoutMs !== undefined) this.#arm(id, timeoutMs);
-    void handle.exited.then(() => this.#end(id, "exited"));
     d.log.info(
       { sandbox: id, root: row.root_kind, ms: Date.now() - now.getTime() },
       "Sandbox is ready",
     );
     return this.#view(row.id);
+  }
+
+  /**
+   * Launches the container of a `starting` sandbox whose records are written, and makes it
+   * ready: the handle, the timeout, the snapshot schedule, the watch on its init.
+   */
+  async #boot(row: SandboxRow, mounted: Mounted, rootReady: Promise<void>): Promise<void> {
+    const d = this.#d;
+    const id = row.id;
+    const handle = await d.launcher.launch({
+      id,
+      rootPath: d.driver.path(row.root_layer),
+      mounts: mounted.map((m) => ({ source: d.driver.path(m.volume.id), destination: m.path })),
+      env: JSON.parse(row.env) as Record<string, string>,
+      memoryBytes: row.memory,
+      cpus: row.cpus,
+      allowNet: row.allow_net === null ? undefined : (JSON.parse(row.allow_net) as string[]),
+      rootReady,
+    });
+    d.sandboxes.setAddress(id, handle.address);
+    d.sandboxes.setStatus(id, "ready");
+    this.#live.set(id, { handle, timer: undefined });
+    if (row.expires_at !== null) this.#arm(id, Date.parse(row.expires_at) - Date.now());
+    if (row.snapshot_frequency !== null) this.#scheduler?.start(id, row.snapshot_frequency);
+    void handle.exited.then(() => this.#end(id, "exited"));
   }
 
   /**
@@ -216,17 +306,22 @@ export class SandboxService {
           "region_mismatch",
           `Cannot boot from snapshot ${q(snap.slug)}: it is in region ${q(snap.region)}`,
         );
+      if (snap.status === "failed")
+        throw new StrataError(
+          "snapshot_failed",
+          `Cannot boot from snapshot ${q(snap.slug)}: it failed (${snap.failure_reason ?? "no reason recorded"})`,
+        );
       if (snap.status !== "ready")
         throw new StrataError(
           "snapshot_not_ready",
-          `Cannot boot from snapshot ${q(snap.slug)}: it is ${snap.status}`,
+          `Cannot boot from snapshot ${q(snap.slug)}: it is still being created`,
         );
       if (snap.bootable !== 1)
         throw new StrataError(
           "root_not_bootable",
           `Cannot boot from snapshot ${q(snap.slug)}: its volume was not bootable`,
         );
-      return { kind: "snapshot", id: snap.id, slug: snap.slug };
+      return { kind: "snapshot", id: snap.id, slug: snap.slug, snapshot: snap };
     }
     throw new StrataError(
       "volume_not_found",
@@ -305,7 +400,7 @@ export class SandboxService {
 
   /** Sets a new timeout, counted from now. */
   async update(orgId: string, id: string, input: SandboxUpdate): Promise<Sandbox> {
-    const row = this.#running(orgId, id);
+    const row = this.#alive(orgId, id, "extend the timeout of");
     const ms = parseTimeout(input.timeout, this.#d.limits.maxTimeoutMs);
     this.#d.sandboxes.setExpiry(row.id, new Date(Date.now() + ms).toISOString());
     this.#arm(row.id, ms);
@@ -315,36 +410,191 @@ export class SandboxService {
   /** Exposes `port` through the daemon's proxy (replacing the exposed port, if any); the URL is in the answer. */
   async expose(orgId: string, id: string, port: number): Promise<Sandbox> {
     validatePort(port);
-    const row = this.#running(orgId, id);
+    const row = this.#alive(orgId, id, "expose a port of");
     this.#d.sandboxes.setPort(row.id, port);
     return this.#view(row.id);
   }
 
-  /** Kills the sandbox and waits until every trace of it is gone. */
-  async kill(orgId: string, id: string): Promise<void> {
+  /** Freezes every process of the sandbox (no CPU; memory and connections kept). Idempotent. */
+  async pause(orgId: string, id: string): Promise<Sandbox> {
+    const d = this.#d;
+    const found = this.#find(orgId, id);
+    using _lock = await d.locks.acquire(found.id);
     const row = this.#find(orgId, id);
-    if (row.status === "stopped") return;
-    await this.#end(row.id, "killed");
+    if (row.status === "paused") return this.#view(row.id);
+    this.#mustBeReady(row, "pause");
+    await d.launcher.freeze(row.id);
+    d.sandboxes.setStatus(row.id, "paused");
+    d.events.record(orgId, "sandbox.paused", { sandbox: row.id }, `Sandbox ${row.id} paused`);
+    return this.#view(row.id);
   }
 
-  /** A running sandbox's agent and environment, for exec and files; fails when it is not running. */
+  /** Thaws a paused sandbox: its processes go on where they were. Idempotent. */
+  async resume(orgId: string, id: string): Promise<Sandbox> {
+    const d = this.#d;
+    const found = this.#find(orgId, id);
+    using _lock = await d.locks.acquire(found.id);
+    const row = this.#find(orgId, id);
+    if (row.status === "ready") return this.#view(row.id);
+    if (row.status !== "paused")
+      throw new StrataError(
+        "sandbox_not_ready",
+        `Cannot resume sandbox ${row.id}: it is ${row.status}, not paused`,
+      );
+    await d.launcher.thaw(row.id);
+    d.sandboxes.setStatus(row.id, "ready");
+    d.events.record(orgId, "sandbox.resumed", { sandbox: row.id }, `Sandbox ${row.id} resumed`);
+    return this.#view(row.id);
+  }
+
+  /** Stops a persistent sandbox, keeping its root filesystem for a later start. */
+  async stop(orgId: string, id: string): Promise<Sandbox> {
+    const row = this.#find(orgId, id);
+    if (row.persistent !== 1)
+      throw new StrataError(
+        "sandbox_not_persistent",
+        `Cannot stop sandbox ${row.id}: it is ephemeral (its filesystem would be lost); delete it instead`,
+      );
+    if (row.status !== "stopped") await this.#end(row.id, "stopped");
+    return this.#view(row.id);
+  }
+
+  /** Boots a stopped persistent sandbox again from its kept root filesystem. */
+  async start(orgId: string, id: string): Promise<Sandbox> {
+    const d = this.#d;
+    const found = this.#find(orgId, id);
+    if (found.persistent !== 1)
+      throw new StrataError(
+        "sandbox_not_persistent",
+        `Cannot start sandbox ${found.id}: only a persistent sandbox can be started again`,
+      );
+    await this.#ending.get(found.id);
+    using _lock = await d.locks.acquire(found.id);
+    const row = this.#find(orgId, id);
+    if (row.status !== "stopped" || row.retained !== 1)
+      throw new StrataError(
+        "sandbox_not_ready",
+        row.status === "stopped"
+          ? `Cannot start sandbox ${row.id}: it was deleted, and its disk with it`
+          : `Cannot start sandbox ${row.id}: it is ${row.status}`,
+      );
+    const mounts = JSON.parse(row.mounts) as { path: string; volumeId: string }[];
+    const mounted = mounts.map((m) => ({
+      path: m.path,
+      volume: this.#resolveVolume(orgId, m.volumeId, row.region),
+    }));
+    const expiresAt =
+      row.timeout_ms === null ? null : new Date(Date.now() + row.timeout_ms).toISOString();
+    transaction(d.db, () => {
+      const taken = d.volumes.attach(
+        mounted.map((m) => m.volume.id),
+        row.id,
+      );
+      if (taken)
+        throw new StrataError(
+          "volume_in_use",
+          `Cannot attach volume ${q(taken.slug)}: it is already attached to sandbox ${taken.attached_to}`,
+        );
+      d.sandboxes.restart(row.id, expiresAt);
+    });
+    try {
+      await this.#boot({ ...row, expires_at: expiresAt }, mounted, Promise.resolve());
+    } catch (err) {
+      transaction(d.db, () => {
+        d.volumes.detachAll(row.id);
+        d.sandboxes.markStopped(row.id, "start_failed", new Date().toISOString());
+      });
+      throw err;
+    }
+    d.events.record(orgId, "sandbox.started", { sandbox: row.id }, `Sandbox ${row.id} started`);
+    return this.#view(row.id);
+  }
+
+  /** Kills the sandbox and waits until every trace of it is gone, a persistent one's disk included. */
+  async kill(orgId: string, id: string): Promise<void> {
+    const d = this.#d;
+    const row = this.#find(orgId, id);
+    if (row.status !== "stopped") await this.#end(row.id, "killed");
+    if (row.persistent === 1) {
+      using _lock = await d.locks.acquire(row.id);
+      const now = d.sandboxes.byId(row.id);
+      if (now && now.status !== "stopped")
+        throw new StrataError(
+          "sandbox_not_ready",
+          `Sandbox ${row.id} was started again while it was being deleted; delete it again`,
+        );
+      if (now?.retained === 1) {
+        await d.driver.remove(now.root_layer);
+        d.sandboxes.setRetained(row.id, false);
+        d.log.info({ sandbox: row.id }, "Deleted the disk of persistent sandbox");
+      }
+    }
+  }
+
+  /** A running sandbox's agent and environment, for exec and files; fails when it is not ready. */
   context(
     orgId: string,
     id: string,
   ): { agent: SandboxHandle["agent"]; env: Record<string, string> } {
-    const row = this.#running(orgId, id);
+    const row = this.#find(orgId, id);
+    this.#mustBeReady(row, "run commands or touch files in");
     const live = this.#live.get(row.id);
     if (!live) throw new StrataError("sandbox_not_running", `Sandbox ${id} is not running`);
     return { agent: live.handle.agent, env: JSON.parse(row.env) as Record<string, string> };
   }
 
-  #running(orgId: string, id: string): SandboxRow {
-    const row = this.#find(orgId, id);
-    if (row.status !== "ready")
+  /**
+   * Runs `copy` with the sandbox's processes frozen, for a consistent image of its root:
+   * the sandbox must be ready and stays ready. Returns what `copy` returned and how long
+   * the processes were frozen. Serialised with pause, resume, start and stop.
+   */
+  async whileFrozen<T>(
+    sandboxId: string,
+    copy: (rootLayer: string) => Promise<T>,
+  ): Promise<{ value: T; frozenMs: number }> {
+    const d = this.#d;
+    using _lock = await d.locks.acquire(sandboxId);
+    const row = d.sandboxes.byId(sandboxId);
+    if (!row || !this.#live.has(sandboxId)) throw new Error(`Sandbox ${sandboxId} has ended`);
+    this.#mustBeReady(row, "snapshot");
+    await d.launcher.freeze(sandboxId);
+    const t0 = performance.now();
+    try {
+      const value = await copy(row.root_layer);
+      return { value, frozenMs: performance.now() - t0 };
+    } finally {
+      await d.launcher.thaw(sandboxId);
+    }
+  }
+
+  /** Fails with the right 409 unless the sandbox is ready. */
+  assertReady(row: SandboxRow, what: string): void {
+    this.#mustBeReady(row, what);
+  }
+
+  #mustBeReady(row: SandboxRow, what: string): void {
+    if (row.status === "ready") return;
+    if (row.status === "paused")
+      throw new StrataError(
+        "sandbox_paused",
+        `Cannot ${what} sandbox ${row.id}: it is paused; resume it first`,
+      );
+    if (row.status === "stopped" || row.status === "stopping")
       throw new StrataError(
         "sandbox_not_running",
-        `Sandbox ${id} is ${row.status}, so nothing can run in it`,
+        `Cannot ${what} sandbox ${row.id}: it is ${row.status}`,
       );
+    throw new StrataError(
+      "sandbox_not_ready",
+      `Cannot ${what} sandbox ${row.id}: it is ${row.status}`,
+    );
+  }
+
+  /** A sandbox that is ready or paused (alive, whatever its processes are doing). */
+  #alive(orgId: string, id: string, what: string): SandboxRow {
+    const row = this.#find(orgId, id);
+    if (row.status === "paused") return row;
+    this.#mustBeReady(row, what);
     return row;
   }
 
@@ -352,6 +602,16 @@ export class SandboxService {
     const row = this.#d.sandboxes.find(orgId, id);
     if (!row) throw new StrataError("sandbox_not_found", `Sandbox ${q(id)} not found`);
     return row;
+  }
+
+  /** Any organisation's sandbox record, for the daemon's own work (schedules). */
+  findAny(id: string): SandboxRow | undefined {
+    return this.#d.sandboxes.byId(id);
+  }
+
+  /** The sandbox's record, for other services (snapshots); 404 when it is not the org's. */
+  find(orgId: string, id: string): SandboxRow {
+    return this.#find(orgId, id);
   }
 
   #view(id: string): Sandbox {
@@ -372,23 +632,34 @@ export class SandboxService {
 
   async #cleanup(id: string, reason: string): Promise<void> {
     const d = this.#d;
+    // Waits for a pause, resume or snapshot copy in progress: never tear down mid-freeze.
+    using _lock = await d.locks.acquire(id);
     const row = d.sandboxes.byId(id);
     if (!row || row.status === "stopped") return;
     d.sandboxes.setStopReason(id, reason);
     d.sandboxes.setStatus(id, "stopping");
+    this.#scheduler?.stop(id);
     const live = this.#live.get(id);
     clearTimeout(live?.timer);
     this.#live.delete(id);
     await d.launcher.destroy(id);
-    if (row.root_kind !== "volume") await d.driver.remove(row.root_layer);
+    // A persistent sandbox keeps its root for the next start; only a delete removes it.
+    if (row.root_kind !== "volume" && row.persistent !== 1) await d.driver.remove(row.root_layer);
     transaction(d.db, () => {
       d.volumes.detachAll(id);
       d.sandboxes.markStopped(id, reason, new Date().toISOString());
     });
     d.log.info({ sandbox: id, reason }, "Sandbox stopped");
+    if (row.persistent === 1)
+      d.events.record(
+        row.org_id,
+        "sandbox.stopped",
+        { sandbox: id },
+        `Persistent sandbox ${id} stopped (${reason}); its disk is kept`,
+      );
   }
 
-  /** Where the port proxy sends `<hostId>-<port>.<domain>`: a running sandbox that exposes that port. */
+  /** Resolves `port` of a sandbox for the proxy: a running sandbox that exposes it. */
   resolvePort(hostId: string, port: number): { address: string; port: number } | undefined {
     const id = `sbx_${hostId}`;
     const live = this.#live.get(id);
@@ -397,8 +668,9 @@ export class SandboxService {
     return { address: live.handle.address, port };
   }
 
-  /** Ends every running sandbox (daemon shutdown). */
+  /** Stops every live sandbox (daemon shutdown). */
   async stopAll(reason = "daemon_stopped"): Promise<void> {
+    this.#scheduler?.stopAll();
     await Promise.allSettled(this.#d.sandboxes.live().map((r) => this.#end(r.id, reason)));
   }
 
@@ -415,4 +687,13 @@ export class SandboxService {
     await this.#d.launcher.reconcile(new Set());
     return ended;
   }
+}
+
+/** Where a sandbox's filesystem first came from: a restore inherits its snapshot's template. */
+function templateOf(root: Root): SandboxRoot {
+  if (root.kind === "volume")
+    return { kind: "volume", volume: { id: root.volume.id, slug: root.volume.slug } };
+  if (root.kind === "image") return { kind: "image", image: root.image };
+  if (root.snapshot.template !== null) return JSON.parse(root.snapshot.template) as SandboxRoot;
+  return { kind: "snapshot", snapshot: { id: root.id, slug: root.slug } };
 }

@@ -1,7 +1,10 @@
 import type { DoctorReport } from "@strata/api";
 import type { AuthService } from "./auth.ts";
+import type { EventLog } from "./events.ts";
 import type { ImageService } from "./images.ts";
+import type { OrgService } from "./org.ts";
 import type { SandboxIo } from "./sandbox-io.ts";
+import type { SandboxSnapshotService } from "./sandbox-snapshots.ts";
 import type { SandboxService } from "./sandboxes.ts";
 import type { SnapshotService } from "./snapshots.ts";
 import type { VolumeService } from "./volumes.ts";
@@ -13,6 +16,9 @@ export interface Services {
   snapshots: SnapshotService;
   images: ImageService;
   sandboxes: SandboxService;
+  sandboxSnapshots: SandboxSnapshotService;
+  orgs: OrgService;
+  events: EventLog;
   io: SandboxIo;
   doctor: () => Promise<DoctorReport>;
 }

@@ -1,4 +1,4 @@
-import type { Snapshot, Volume } from "@strata/api";
+import type { SandboxRoot, Snapshot, Volume } from "@strata/api";
 import type { SnapshotRow } from "../db/snapshots-repo.ts";
 import type { VolumeRow } from "../db/volumes-repo.ts";
 import type { LayerUsage } from "../storage/driver.ts";
@@ -45,5 +45,19 @@ export function snapshotView(row: SnapshotRow, usage: LayerUsage | undefined): S
     flattenedSize: u.referencedBytes,
     bootable: row.bootable === 1,
     createdAt: row.created_at,
+    kind: row.kind,
+    source:
+      row.kind === "sandbox"
+        ? { kind: "sandbox", sandbox: row.sandbox_id ?? "" }
+        : {
+            kind: "volume",
+            volume: row.volume_id ? { id: row.volume_id, slug: row.volume_slug ?? "" } : null,
+          },
+    template: row.template === null ? null : (JSON.parse(row.template) as SandboxRoot),
+    sizeBytes: row.size_bytes,
+    automatic: row.automatic === 1,
+    protected: row.protected === 1,
+    expiresAt: row.expires_at,
+    settledAt: row.ready_at,
   };
 }

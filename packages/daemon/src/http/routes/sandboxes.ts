@@ -1,12 +1,17 @@
 import {
   ErrorBody,
+  Event,
+  EventListQuery,
   ExecRequest,
   ExecResult,
+  ListQuery,
   Sandbox,
   SandboxCreate,
   SandboxListQuery,
   SandboxParams,
+  SandboxSnapshotCreate,
   SandboxUpdate,
+  Snapshot,
 } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
@@ -94,6 +99,73 @@ export async function sandboxRoutes(app: FastifyInstance, s: Services): Promise<
     async (req, reply) => {
       await s.sandboxes.kill(req.orgId, req.params.id);
       return reply.status(204).send(null);
+    },
+  );
+  const actions = {
+    pause:
+      "Freeze every process of the sandbox (cgroup freezer): no CPU, memory and connections kept",
+    resume: "Thaw a paused sandbox: its processes go on where they were",
+    stop: "Stop a persistent sandbox, keeping its disk for a later start",
+    start: "Boot a stopped persistent sandbox again from its disk",
+  } as const;
+  for (const [action, summary] of Object.entries(actions) as [keyof typeof actions, string][]) {
+    r.post(
+      `/sandboxes/:id/${action}`,
+      {
+        schema: {
+          summary,
+          tags: ["sandboxes"],
+          params: SandboxParams,
+          response: { 200: Sandbox, ...errors },
+        },
+      },
+      async (req) => s.sandboxes[action](req.orgId, req.params.id),
+    );
+  }
+  r.post(
+    "/sandboxes/:id/snapshots",
+    {
+      schema: {
+        summary:
+          "Snapshot the running sandbox's root filesystem; answers at once with status creating (poll until ready or failed)",
+        tags: ["snapshots"],
+        params: SandboxParams,
+        body: SandboxSnapshotCreate,
+        response: { 202: Snapshot, ...errors },
+      },
+    },
+    async (req, reply) =>
+      reply.status(202).send(await s.sandboxSnapshots.create(req.orgId, req.params.id, req.body)),
+  );
+  r.get(
+    "/sandboxes/:id/snapshots",
+    {
+      schema: {
+        summary: "List one sandbox's snapshots (next page in the Link header)",
+        tags: ["snapshots"],
+        params: SandboxParams,
+        querystring: ListQuery,
+        response: { 200: z.array(Snapshot), ...errors },
+      },
+    },
+    async (req, reply) =>
+      sendPage(req, reply, await s.sandboxSnapshots.list(req.orgId, req.params.id, req.query)),
+  );
+  r.get(
+    "/sandboxes/:id/events",
+    {
+      schema: {
+        summary:
+          "One sandbox's events, oldest first: scheduled snapshot ticks and skips, pauses, stops",
+        tags: ["events"],
+        params: SandboxParams,
+        querystring: EventListQuery.omit({ sandbox: true }),
+        response: { 200: z.array(Event), ...errors },
+      },
+    },
+    async (req, reply) => {
+      const sandbox = await s.sandboxes.get(req.orgId, req.params.id);
+      return sendPage(req, reply, s.events.list(req.orgId, { ...req.query, sandbox: sandbox.id }));
     },
   );
   r.post(

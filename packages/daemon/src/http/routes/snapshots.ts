@@ -1,4 +1,10 @@
-import { ErrorBody, IdOrSlugParams, ListQuery, Snapshot } from "@strata/api";
+import {
+  ErrorBody,
+  IdOrSlugParams,
+  Snapshot,
+  SnapshotListQuery,
+  SnapshotUpdate,
+} from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -13,9 +19,10 @@ export async function snapshotRoutes(app: FastifyInstance, s: Services): Promise
     "/snapshots",
     {
       schema: {
-        summary: "List snapshots (next page in the Link header)",
+        summary:
+          "List snapshots of volumes and of sandboxes (filter by kind or sandbox; next page in the Link header)",
         tags: ["snapshots"],
-        querystring: ListQuery,
+        querystring: SnapshotListQuery,
         response: { 200: z.array(Snapshot), ...errors },
       },
     },
@@ -33,11 +40,25 @@ export async function snapshotRoutes(app: FastifyInstance, s: Services): Promise
     },
     async (req) => s.snapshots.get(req.orgId, req.params.idOrSlug),
   );
+  r.patch(
+    "/snapshots/:idOrSlug",
+    {
+      schema: {
+        summary: "Protect or unprotect a snapshot, or change its expiry",
+        tags: ["snapshots"],
+        params: IdOrSlugParams,
+        body: SnapshotUpdate,
+        response: { 200: Snapshot, ...errors },
+      },
+    },
+    async (req) => s.snapshots.update(req.orgId, req.params.idOrSlug, req.body),
+  );
   r.delete(
     "/snapshots/:idOrSlug",
     {
       schema: {
-        summary: "Delete a snapshot; volumes made from it keep working",
+        summary:
+          "Delete a snapshot for good (refused while protected); volumes and sandboxes made from it keep working",
         tags: ["snapshots"],
         params: IdOrSlugParams,
         response: { 204: z.null(), ...errors },
