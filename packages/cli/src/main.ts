@@ -2,7 +2,9 @@
 import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { doctorCommand } from "./commands/doctor.ts";
+import { eventsCommand } from "./commands/events.ts";
 import { imagesCommand } from "./commands/images.ts";
+import { orgCommand } from "./commands/org.ts";
 import { sandboxesCommand } from "./commands/sandboxes.ts";
 import { snapshotsCommand } from "./commands/snapshots.ts";
 import { versionCommand } from "./commands/version.ts";
@@ -31,6 +33,8 @@ function buildProgram(): Command {
   volumesCommand(program);
   snapshotsCommand(program);
   imagesCommand(program);
+  orgCommand(program);
+  eventsCommand(program);
   doctorCommand(program);
   versionCommand(program, pkg.version);
   return program;

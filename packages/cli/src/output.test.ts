@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ApiError, NetworkError, type Snapshot, StrataError, type Volume } from "@strata/sdk";
+import { ApiError, NetworkError, StrataError, type Volume } from "@strata/sdk";
 import {
   CliError,
   describeError,
   doctorText,
   EXIT,
   renderTable,
-  snapshotsTable,
   volumeDetails,
   volumesTable,
 } from "./output.ts";
@@ -27,30 +26,6 @@ function volume(overrides: Partial<Volume> = {}): Volume {
     base: { kind: "image", image: "builtin:debian-13" },
     attachedTo: null,
     createdAt: "2025-01-01T00:00:00.000Z",
-    ...overrides,
-  };
-}
-
-function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
-  return {
-    id: "snp_01",
-    slug: "data-v1",
-    region: "local",
-    status: "ready",
-    failureReason: null,
-    volume: { id: "vol_01", slug: "data" },
-    allocatedSize: 512,
-    flattenedSize: 2_000_000,
-    bootable: false,
-    createdAt: "2025-01-01T00:00:00.000Z",
-    kind: "volume",
-    source: { kind: "volume", volume: { id: "vol_01", slug: "data" } },
-    template: null,
-    sizeBytes: 2_000_000,
-    automatic: false,
-    protected: false,
-    expiresAt: null,
-    settledAt: "2025-01-01T00:00:00.010Z",
     ...overrides,
   };
 }
@@ -101,29 +76,6 @@ test("volumesTable() shows sizes with formatSize and the volume columns in order
   ]);
   const statusColumn = lines[0]?.indexOf("STATUS");
   assert.equal(lines[1]?.indexOf("ready"), statusColumn);
-});
-
-test("snapshotsTable() shows allocated and flattened sizes and the source volume's slug", () => {
-  const lines = snapshotsTable([snapshot(), snapshot({ id: "snp_02", volume: null })]).split("\n");
-  assert.deepEqual(lines[0]?.split(/\s{2,}/), [
-    "ID",
-    "SLUG",
-    "REGION",
-    "ALLOCATED",
-    "FLATTENED",
-    "BOOTABLE",
-    "VOLUME",
-  ]);
-  assert.deepEqual(lines[1]?.split(/\s{2,}/), [
-    "snp_01",
-    "data-v1",
-    "local",
-    "512 B",
-    "2 MB",
-    "no",
-    "data",
-  ]);
-  assert.equal(lines[2]?.split(/\s{2,}/).at(-1), "-");
 });
 
 test("tables contain no escape codes unless colour is asked for", () => {

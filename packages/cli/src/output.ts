@@ -5,7 +5,6 @@ import {
   formatSize,
   type Image,
   NetworkError,
-  type Snapshot,
   StrataError,
   type Volume,
 } from "@strata/sdk";
@@ -85,23 +84,6 @@ export function volumesTable(volumes: Volume[], opts: RenderOptions = {}): strin
   );
 }
 
-/** `ID  SLUG  REGION  ALLOCATED  FLATTENED  BOOTABLE  VOLUME`. */
-export function snapshotsTable(snapshots: Snapshot[], opts: RenderOptions = {}): string {
-  return renderTable(
-    ["ID", "SLUG", "REGION", "ALLOCATED", "FLATTENED", "BOOTABLE", "VOLUME"],
-    snapshots.map((s) => [
-      s.id,
-      s.slug,
-      s.region,
-      formatSize(s.allocatedSize),
-      formatSize(s.flattenedSize),
-      yesNo(s.bootable),
-      s.volume?.slug ?? "-",
-    ]),
-    opts,
-  );
-}
-
 /** `NAME  STATUS  SIZE  BUILT  DETAIL`; DETAIL is the build phase or the failure reason. */
 export function imagesTable(images: Image[], opts: RenderOptions = {}): string {
   return renderTable(
@@ -146,23 +128,6 @@ export function volumeDetails(v: Volume, opts: RenderOptions = {}): string {
     ["Created", v.createdAt],
   ];
   if (v.failureReason) fields.push(["Failure", v.failureReason]);
-  return renderFields(fields);
-}
-
-/** One snapshot, field by field. */
-export function snapshotDetails(s: Snapshot, opts: RenderOptions = {}): string {
-  const fields: [string, string][] = [
-    ["ID", s.id],
-    ["Slug", s.slug],
-    ["Region", s.region],
-    ["Status", status(s.status, opts)],
-    ["Allocated", formatSize(s.allocatedSize)],
-    ["Flattened", formatSize(s.flattenedSize)],
-    ["Bootable", yesNo(s.bootable)],
-    ["Volume", s.volume ? `${s.volume.slug} (${s.volume.id})` : "- (deleted)"],
-    ["Created", s.createdAt],
-  ];
-  if (s.failureReason) fields.push(["Failure", s.failureReason]);
   return renderFields(fields);
 }
 
@@ -256,6 +221,25 @@ const HINTS: Record<string, string | ((err: StrataError) => string)> = {
   volume_failed: 'delete the volume ("strata volumes delete <slug>") and retry',
   image_build_failed: 'the next volume create retries the build; "strata doctor" checks the host',
   pool_full: "free space by deleting volumes or snapshots you no longer need",
+  sandbox_paused: 'resume it first: "strata sandboxes resume <id>"',
+  sandbox_not_persistent:
+    'only sandboxes created with --persistent can stop and start; end this one with "strata sandboxes kill <id>"',
+  sandbox_not_ready:
+    '"strata sandboxes get <id>" shows its status; only a stopped persistent sandbox can start',
+  snapshot_protected: 'unprotect it first: "strata snapshots unprotect <snapshot>"',
+  snapshot_in_progress:
+    'wait for the sandbox\'s current snapshot to settle ("strata sandboxes snapshots <id>" lists them)',
+  snapshot_not_ready:
+    'the snapshot is still being created; "strata snapshots get <snapshot>" shows when it is ready',
+  snapshot_failed: '"strata snapshots get <snapshot>" shows why; delete it and take another',
+  wait_timeout:
+    'the daemon keeps working on it; "strata snapshots get <snapshot>" shows when it is ready',
+  invalid_snapshot_name: "give 1–40 lowercase letters, digits and hyphens, e.g. before-upgrade",
+  invalid_snapshot_schedule:
+    'give --snapshot-frequency as a five-field cron expression such as "0 * * * *" (it needs --snapshot-mode automatic), and --snapshot-keep between 1 and 1000',
+  invalid_retention: "give a duration such as 30d, 12h, 90m or 45s, or never",
+  invalid_disk_size: "give --disk-gb as a number of GB, together with --persistent",
+  invalid_root: "give either --root or --from-snapshot, and a snapshot (not a volume) to restore",
   internal: (err) =>
     err instanceof ApiError && err.requestId
       ? `the daemon's log has the details under request id ${err.requestId}`

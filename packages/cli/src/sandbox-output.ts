@@ -1,8 +1,15 @@
-import type { SandboxInfo } from "@strata/sdk";
+import { formatSize, type SandboxInfo } from "@strata/sdk";
 import { paint, type RenderOptions, renderFields, renderTable } from "./output.ts";
 
 function status(value: string, opts: RenderOptions): string {
   return paint(value, value === "ready" ? "green" : value === "stopped" ? "dim" : "yellow", opts);
+}
+
+/** `manual`, or `automatic (0 * * * *, keep 24)`. */
+function describeSchedule(s: SandboxInfo): string {
+  if (s.snapshotMode === "manual") return "manual";
+  const keep = s.snapshotKeep === null ? "" : `, keep ${s.snapshotKeep}`;
+  return `automatic (${s.snapshotFrequency ?? "?"}${keep})`;
 }
 
 /** What a sandbox boots from: the image, or the volume's or snapshot's slug. */
@@ -46,12 +53,22 @@ export function sandboxDetails(s: SandboxInfo, opts: RenderOptions = {}): string
     ["Region", s.region],
     ["Root", describeRoot(s.root)],
   ];
+  if (JSON.stringify(s.template) !== JSON.stringify(s.root)) {
+    fields.push(["Template", describeRoot(s.template)]);
+  }
   for (const v of s.volumes)
     fields.push(["Volume", `${v.path} ← ${v.volume.slug} (${v.volume.id})`]);
   fields.push(
     ["Memory", `${Math.round(s.memory / 2 ** 20)} MiB`],
     ["CPUs", String(s.cpus)],
     ["Labels", describeLabels(s.labels)],
+    [
+      "Persistent",
+      s.persistent
+        ? `yes${s.diskBytes === null ? "" : `, ${formatSize(s.diskBytes)} disk`}${s.startable ? ", startable" : ""}`
+        : "no",
+    ],
+    ["Snapshots", describeSchedule(s)],
   );
   if (s.port !== null) fields.push(["Port", String(s.port)]);
   if (s.url) fields.push(["URL", s.url]);

@@ -1,5 +1,7 @@
 import type { DoctorReport, Health } from "@strata/api";
+import { Events } from "./events.ts";
 import { Images } from "./images.ts";
+import { OrgSettings } from "./org.ts";
 import { Sandboxes } from "./sandboxes.ts";
 import { Snapshots } from "./snapshots.ts";
 import { Transport } from "./transport.ts";
@@ -24,7 +26,7 @@ export interface ClientOptions {
 
 /**
  * The entry point of the SDK: one client per daemon, holding `sandboxes`, `volumes`,
- * `snapshots` and `images`.
+ * `snapshots`, `images`, `org` and `events`.
  *
  * @example
  * ```ts
@@ -41,10 +43,14 @@ export class Client {
   readonly sandboxes: Sandboxes;
   /** Volumes: create, list, get, delete, snapshot. */
   readonly volumes: Volumes;
-  /** Snapshots: list, get, delete. */
+  /** Snapshots of volumes and sandboxes: list, get, wait until ready, protect, delete. */
   readonly snapshots: Snapshots;
   /** Builtin base images and their build status. */
   readonly images: Images;
+  /** The calling organisation and its settings (snapshot retention). */
+  readonly org: OrgSettings;
+  /** What the daemon did on its own: scheduled snapshots, expiries, pauses, stops. */
+  readonly events: Events;
   readonly #t: Transport;
   #region: Promise<string> | undefined;
 
@@ -63,6 +69,8 @@ export class Client {
     this.volumes = new Volumes(this.#t, () => this.#defaultRegion());
     this.snapshots = new Snapshots(this.#t);
     this.images = new Images(this.#t);
+    this.org = new OrgSettings(this.#t);
+    this.events = new Events(this.#t);
   }
 
   /**

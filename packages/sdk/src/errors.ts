@@ -1,4 +1,4 @@
-import type { ErrorCode } from "@strata/api";
+import type { ErrorCode, Snapshot } from "@strata/api";
 
 /**
  * Codes the SDK raises itself, beside the daemon's catalogue ({@link ErrorCode}):
@@ -12,6 +12,10 @@ import type { ErrorCode } from "@strata/api";
  * - `invalid_output`: a command's output is not what `.json()` asked for.
  * - `connection_closed`: the exec WebSocket closed before the process's exit status arrived.
  * - `invalid_argument`: a value passed to an SDK method cannot be used (an object in `sh`).
+ * - `wait_timeout`: a resource was still not settled when a wait's `timeoutMs` ran out.
+ *
+ * A snapshot that ends `failed` while the SDK waits for it gives the daemon's own code,
+ * `snapshot_failed`, as a {@link SnapshotFailedError}.
  */
 export type SdkErrorCode =
   | "missing_token"
@@ -22,7 +26,8 @@ export type SdkErrorCode =
   | "command_failed"
   | "invalid_output"
   | "connection_closed"
-  | "invalid_argument";
+  | "invalid_argument"
+  | "wait_timeout";
 
 /** Every code a {@link StrataError} may carry; other strings may appear from newer daemons. */
 export type StrataErrorCode = ErrorCode | SdkErrorCode | (string & {});
@@ -223,6 +228,38 @@ export class CommandError extends StrataError {
     this.signal = init.signal;
     this.stdout = init.stdout;
     this.stderr = init.stderr;
+  }
+}
+
+/**
+ * A snapshot the SDK was waiting for (`snapshots.waitReady()`, or
+ * `sandbox.snapshots.create(init, { wait: true })`) ended in status `failed`. Carries the
+ * daemon's `failureReason` and the failed snapshot; code `snapshot_failed`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await sandbox.snapshots.create({ name: "before-upgrade" }, { wait: true });
+ * } catch (err) {
+ *   if (err instanceof SnapshotFailedError) console.log(err.failureReason); // "no space left on device"
+ *   else throw err;
+ * }
+ * ```
+ */
+export class SnapshotFailedError extends StrataError {
+  /** Why the daemon failed the snapshot, as it reported it; `null` when it gave no reason. */
+  readonly failureReason: string | null;
+  /** The snapshot, in status `failed`. */
+  readonly snapshot: Snapshot;
+
+  constructor(snapshot: Snapshot) {
+    super(
+      "snapshot_failed",
+      `Snapshot ${JSON.stringify(snapshot.slug)} (${snapshot.id}) failed: ${snapshot.failureReason ?? "no reason given"}`,
+    );
+    this.name = "SnapshotFailedError";
+    this.failureReason = snapshot.failureReason;
+    this.snapshot = snapshot;
   }
 }
 

@@ -20,17 +20,26 @@ export type {
   DoctorCheck,
   DoctorReport,
   ErrorCode,
+  Event,
+  EventType,
   Health,
   Image,
   ImageStatus,
+  Org,
+  OrgUpdate,
   ResourceRef,
   RuntimeName,
   Sandbox as SandboxInfo,
   SandboxRoot,
+  SandboxSnapshotCreate,
   SandboxStatus,
   Snapshot,
   SnapshotCreate,
+  SnapshotKind,
+  SnapshotMode,
+  SnapshotSource,
   SnapshotStatus,
+  SnapshotUpdate,
   Volume,
   VolumeBase,
   VolumeStatus,
@@ -54,14 +63,19 @@ export {
   FsError,
   NetworkError,
   type SdkErrorCode,
+  SnapshotFailedError,
   StrataError,
   type StrataErrorCode,
 } from "./errors.ts";
+export type { EventListOptions, Events } from "./events.ts";
 export type { Images } from "./images.ts";
+export type { OrgSettings } from "./org.ts";
 export { type ListOptions, PaginatedList } from "./paginated-list.ts";
 export { type ExecOptions, Sandbox, type SandboxOptions } from "./sandbox.ts";
 export type { DirEntry, FileInfo, SandboxFs, WriteFileOptions } from "./sandbox-fs.ts";
+export type { SandboxSnapshotCreateOptions, SandboxSnapshots } from "./sandbox-snapshots.ts";
 export type { Sandboxes, SandboxListOptions } from "./sandboxes.ts";
 export { escapeShellArg, type ShellValue } from "./shell.ts";
-export type { Snapshots } from "./snapshots.ts";
+export type { SnapshotWaitOptions } from "./snapshot-wait.ts";
+export type { SnapshotChanges, SnapshotListOptions, Snapshots } from "./snapshots.ts";
 export type { VolumeCreateOptions, VolumeInit, Volumes } from "./volumes.ts";

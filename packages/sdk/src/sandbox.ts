@@ -1,4 +1,4 @@
-import type { ExecResult, RuntimeName, Sandbox as SandboxInfo, SandboxStatus } from "@strata/api";
+import type { Event, ExecResult, Sandbox as SandboxInfo, SandboxStatus } from "@strata/api";
 import { fromBase64, toBase64 } from "./bytes.ts";
 import { type ChildProcess, spawnProcess } from "./child-process.ts";
 import {
@@ -9,40 +9,15 @@ import {
   commandOutput,
 } from "./command.ts";
 import { ApiError } from "./errors.ts";
+import { type EventListOptions, listEvents } from "./events.ts";
+import type { PaginatedList } from "./paginated-list.ts";
 import { SandboxFs } from "./sandbox-fs.ts";
+import type { SandboxOptions } from "./sandbox-options.ts";
+import { SandboxSnapshots } from "./sandbox-snapshots.ts";
 import { buildCommand, type ShellValue } from "./shell.ts";
 import { seg, Transport } from "./transport.ts";
 
-/** What a sandbox is created with (the body of `POST /v1/sandboxes`); every field is optional. */
-export interface SandboxOptions {
-  /**
-   * The root filesystem: a bootable volume (writable and kept; one sandbox at a time) or a
-   * snapshot (an ephemeral copy), by id or slug. Default: `builtin:debian-13`, ephemeral.
-   */
-  root?: string;
-  /** Volumes to mount: absolute path → volume id or slug, e.g. `{ "/data": "my-dataset" }`. */
-  volumes?: Record<string, string>;
-  /** Up to 10 labels to find the sandbox by (`sandboxes.list({ labels })`). */
-  labels?: Record<string, string>;
-  /** Environment of every command run in the sandbox. */
-  env?: Record<string, string>;
-  /** Kill the sandbox after this long: `"30m"`, `"600s"`, `"2h"`. Default: lives until killed. */
-  timeout?: string;
-  /** Memory limit: bytes or a size such as `"1GiB"` (default 1 GiB). */
-  memory?: number | string;
-  /** CPU limit in cores, e.g. `0.5` (default 1). */
-  cpus?: number;
-  /** An HTTP port inside the sandbox to expose at `sandbox.url`. */
-  port?: number;
-  /** Egress allow-list: `"host"`, `"*.domain"`, `"host:port"`, IPs, CIDRs; `[]` means none. */
-  allowNet?: string[];
-  /** Defaults to the daemon's region. */
-  region?: string;
-  /** `"crun"` (default) or `"runsc"` (gVisor, where installed). */
-  runtime?: RuntimeName;
-  /** Stops waiting for the sandbox to start. */
-  signal?: AbortSignal;
-}
+export type { SandboxOptions } from "./sandbox-options.ts";
 
 /** Options of `sandbox.exec()` and `sandbox.spawn()`. */
 export interface ExecOptions {
@@ -72,6 +47,8 @@ export class Sandbox implements AsyncDisposable {
   readonly id: string;
   /** Files inside the sandbox. */
   readonly fs: SandboxFs;
+  /** Snapshots of the sandbox's root filesystem: take one, list them. */
+  readonly snapshots: SandboxSnapshots;
   readonly #t: Transport;
   readonly #owned: boolean;
   readonly #runner: CommandRunner;
@@ -84,6 +61,7 @@ export class Sandbox implements AsyncDisposable {
     this.#owned = options.owned;
     this.id = info.id;
     this.fs = new SandboxFs(transport, info.id);
+    this.snapshots = new SandboxSnapshots(transport, info.id);
     this.#runner = {
       run: (spec) => this.#exec(spec),
       spawn: (spec) => spawnProcess(this.#t, this.id, spec),
@@ -109,7 +87,7 @@ export class Sandbox implements AsyncDisposable {
 
   /**
    * Everything the daemon said about the sandbox when this handle last asked (creation,
-   * `refresh()`, `kill()` or `extendTimeout()`).
+   * `refresh()`, `kill()`, `extendTimeout()`, `pause()`, `resume()`, `stop()`, `start()`).
    *
    * @example
    * ```ts
@@ -148,8 +126,8 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /**
-   * The status when this handle last asked: `starting`, `ready`, `stopping` or `stopped`.
-   * Call `refresh()` for the current one.
+   * The status when this handle last asked: `starting`, `ready`, `paused`, `stopping` or
+   * `stopped`. Call `refresh()` for the current one.
    *
    * @example
    * ```ts
@@ -237,7 +215,8 @@ export class Sandbox implements AsyncDisposable {
 
   /**
    * Kills the sandbox and resolves once every trace of it is gone; its root and mounted
-   * volumes are free again. Killing a stopped sandbox does nothing.
+   * volumes are free again, and a persistent sandbox's disk is deleted (`stop()` keeps it).
+   * Killing a stopped ephemeral sandbox does nothing.
    *
    * @example
    * ```ts
@@ -249,6 +228,86 @@ export class Sandbox implements AsyncDisposable {
     await this.#t.request("DELETE", `/sandboxes/${seg(this.id)}`, { signal: options.signal });
     await this.refresh(options).catch(() => {
       this.#info = { ...this.#info, status: "stopped", url: null };
+    });
+  }
+
+  /**
+   * Freezes every process of the sandbox (cgroup freezer): no CPU is used, memory and open
+   * connections are kept. Commands, files and snapshots are refused with `sandbox_paused`
+   * until `resume()`. Pausing a paused sandbox does nothing. Returns the new state.
+   *
+   * @example
+   * ```ts
+   * await sandbox.pause();
+   * console.log(sandbox.status); // "paused"
+   * await sandbox.resume();
+   * ```
+   */
+  pause(options: { signal?: AbortSignal } = {}): Promise<SandboxInfo> {
+    return this.#lifecycle("pause", options.signal);
+  }
+
+  /**
+   * Thaws a paused sandbox: its processes go on where they were. Resuming a ready sandbox
+   * does nothing. Returns the new state.
+   *
+   * @example
+   * ```ts
+   * await sandbox.resume();
+   * await sandbox.sh`uptime`;
+   * ```
+   */
+  resume(options: { signal?: AbortSignal } = {}): Promise<SandboxInfo> {
+    return this.#lifecycle("resume", options.signal);
+  }
+
+  /**
+   * Stops a persistent sandbox (created with `persistent: true`), keeping its disk for a
+   * later `start()`; an ephemeral one refuses with `sandbox_not_persistent` (use `kill()`).
+   * Stopping a stopped sandbox does nothing. Returns the new state.
+   *
+   * @example
+   * ```ts
+   * const sandbox = await client.sandboxes.create({ persistent: true });
+   * await sandbox.stop();
+   * console.log(sandbox.info.startable); // true
+   * ```
+   */
+  stop(options: { signal?: AbortSignal } = {}): Promise<SandboxInfo> {
+    return this.#lifecycle("stop", options.signal);
+  }
+
+  /**
+   * Boots a stopped persistent sandbox again from its disk and resolves once commands can
+   * run (`sandbox_not_ready` unless it is stopped and `startable`). Returns the new state.
+   *
+   * @example
+   * ```ts
+   * const sandbox = await client.sandboxes.get("sbx_0123456789abcdefghij");
+   * if (sandbox?.info.startable) await sandbox.start();
+   * ```
+   */
+  start(options: { signal?: AbortSignal } = {}): Promise<SandboxInfo> {
+    return this.#lifecycle("start", options.signal);
+  }
+
+  /**
+   * Lists what happened to this sandbox, oldest first: scheduled snapshot ticks and skips,
+   * snapshots that became ready or failed, pauses, resumes, stops and starts. Iterate the
+   * result with `for await` to walk all pages.
+   *
+   * @example
+   * ```ts
+   * for await (const e of await sandbox.events({ type: "snapshot.skipped" })) console.log(e.message);
+   * ```
+   */
+  events(options: Omit<EventListOptions, "sandbox"> = {}): Promise<PaginatedList<Event>> {
+    const { type, limit, cursor, signal } = options;
+    return listEvents(this.#t, `/sandboxes/${seg(this.id)}/events`, {
+      type,
+      limit,
+      cursor,
+      signal,
     });
   }
 
@@ -300,6 +359,16 @@ export class Sandbox implements AsyncDisposable {
     } catch (err) {
       if (!(err instanceof ApiError && err.code === "sandbox_not_found")) throw err;
     }
+  }
+
+  async #lifecycle(
+    action: "pause" | "resume" | "stop" | "start",
+    signal: AbortSignal | undefined,
+  ): Promise<SandboxInfo> {
+    this.#info = await this.#t.json<SandboxInfo>("POST", `/sandboxes/${seg(this.id)}/${action}`, {
+      signal,
+    });
+    return this.#info;
   }
 
   async #exec(spec: CommandSpec & { stdin?: Uint8Array | undefined }): Promise<CommandOutput> {

@@ -30,6 +30,11 @@ export class Sandboxes {
    * sandbox: disposing it (`await using`) kills it. The first sandbox from
    * `builtin:debian-13` waits for the image's one-time build.
    *
+   * `fromSnapshot` restores a snapshot (of a sandbox: with its template, memory and cpus);
+   * `persistent` keeps the root across `stop()` and `start()`; `snapshotMode: "automatic"`
+   * with a cron `snapshotFrequency` (and optionally `snapshotKeep`) takes snapshots on a
+   * schedule.
+   *
    * @example
    * ```ts
    * await using sandbox = await client.sandboxes.create({
@@ -37,6 +42,15 @@ export class Sandboxes {
    *   volumes: { "/data": "my-dataset" },
    *   labels: { job: "nightly" },
    *   timeout: "30m",
+   * });
+   *
+   * const dev = await client.sandboxes.create({
+   *   fromSnapshot: "deps-installed",
+   *   persistent: true,
+   *   persistentDiskGB: 20,
+   *   snapshotMode: "automatic",
+   *   snapshotFrequency: "0 * * * *", // hourly
+   *   snapshotKeep: 24,
    * });
    * ```
    */

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ExecResult, Image, Sandbox, Volume } from "@strata/api";
+import type { Event, ExecResult, Image, Sandbox, Snapshot, Volume } from "@strata/api";
 
 /** A request the fake daemon received. */
 export interface SeenRequest {
@@ -132,6 +132,44 @@ export function sandboxFixture(overrides: Partial<Sandbox> = {}): Sandbox {
     snapshotMode: "manual",
     snapshotFrequency: null,
     snapshotKeep: null,
+    ...overrides,
+  };
+}
+
+/** A snapshot of a sandbox as the daemon returns it, with `overrides` applied. */
+export function snapshotFixture(overrides: Partial<Snapshot> = {}): Snapshot {
+  return {
+    id: "snp_1",
+    slug: "snap-1",
+    region: "local",
+    status: "ready",
+    failureReason: null,
+    volume: null,
+    allocatedSize: 0,
+    flattenedSize: 0,
+    bootable: true,
+    createdAt: "2025-01-01T00:00:00.000Z",
+    kind: "sandbox",
+    source: { kind: "sandbox", sandbox: "sbx_0123456789abcdefghij" },
+    template: { kind: "image", image: "builtin:debian-13" },
+    sizeBytes: 50_000_000,
+    automatic: false,
+    protected: false,
+    expiresAt: null,
+    settledAt: "2025-01-01T00:00:01.000Z",
+    ...overrides,
+  };
+}
+
+/** An event as the daemon returns it, with `overrides` applied. */
+export function eventFixture(overrides: Partial<Event> = {}): Event {
+  return {
+    id: "evt_1",
+    type: "sandbox.paused",
+    sandbox: "sbx_0123456789abcdefghij",
+    snapshot: null,
+    message: "Paused",
+    createdAt: "2025-01-01T00:00:00.000Z",
     ...overrides,
   };
 }

@@ -1,6 +1,7 @@
 import type { Image, Snapshot, SnapshotCreate, Volume } from "@strata/api";
 import { StrataError } from "./errors.ts";
 import { type ListOptions, listPages, type PaginatedList } from "./paginated-list.ts";
+import { sleep } from "./poll.ts";
 import { seg, type Transport } from "./transport.ts";
 
 /** What `volumes.create()` takes: `region` defaults to the daemon's own region. */
@@ -140,22 +141,4 @@ export class Volumes {
   async #image(name: string, signal: AbortSignal | undefined): Promise<Image | undefined> {
     return (await this.#t.getOrNull<Image>(`/images/${seg(name)}`, signal)) ?? undefined;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -95,3 +95,32 @@ export function parseTimeout(value: string): string {
   }
   return value.trim();
 }
+
+/** `--disk-gb <n>`: a positive number of GB (10^9 bytes). */
+export function parseDiskGb(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) {
+    throw new InvalidArgumentError("expected a number of GB such as 20 or 0.5.");
+  }
+  return n;
+}
+
+/** `--snapshot-frequency <cron>`: five fields; the daemon checks each one. */
+export function parseCron(value: string): string {
+  const fields = value.trim().split(/\s+/);
+  if (fields.length !== 5) {
+    throw new InvalidArgumentError(
+      `expected a five-field cron expression such as "0 * * * *", got ${fields.length} field${fields.length === 1 ? "" : "s"}.`,
+    );
+  }
+  return fields.join(" ");
+}
+
+/** `--snapshot-retention <duration>`: `30d`, `12h`, `90m`, `45s` or `never`. */
+export function parseRetention(value: string): string {
+  const v = value.trim();
+  if (v !== "never" && !/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(v)) {
+    throw new InvalidArgumentError("expected a duration such as 30d, 12h, 90m or 45s, or never.");
+  }
+  return v;
+}

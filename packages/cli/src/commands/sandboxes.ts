@@ -1,6 +1,7 @@
-import { type Sandbox, type SandboxOptions, StrataError } from "@strata/sdk";
-import type { Command } from "commander";
+import { type Sandbox, type SandboxOptions, type SnapshotMode, StrataError } from "@strata/sdk";
+import { type Command, Option } from "commander";
 import { createSpinner } from "nanospinner";
+import { SANDBOX_STATUSES, SNAPSHOT_MODES } from "../choices.ts";
 import { Context } from "../context.ts";
 import { CliError } from "../output.ts";
 import { sandboxDetails, sandboxesTable } from "../sandbox-output.ts";
@@ -10,14 +11,19 @@ import {
   list,
   pageSize,
   parseCpus,
+  parseCron,
+  parseDiskGb,
   parseLimit,
   parseMemory,
   parsePort,
   parseTimeout,
 } from "./args.ts";
 import { attach, stdinIsPiped } from "./attach.ts";
+import { findSandbox } from "./find-sandbox.ts";
+import { sandboxLifecycleCommands } from "./sandbox-lifecycle.ts";
+import { sandboxSnapshotCommands } from "./sandbox-snapshots.ts";
 
-const STATUSES = ["starting", "ready", "stopping", "stopped"];
+const STATUSES: readonly string[] = SANDBOX_STATUSES;
 
 interface CreateOptions {
   root?: string;
@@ -30,9 +36,17 @@ interface CreateOptions {
   port?: number;
   allowNet?: string[];
   region?: string;
+  fromSnapshot?: string;
+  persistent?: boolean;
+  diskGb?: number;
+  snapshotMode?: SnapshotMode;
+  snapshotFrequency?: string;
+  snapshotKeep?: number;
 }
 
-/** `strata sandboxes create|list|get|kill|exec`. */
+/**
+ * `strata sandboxes create|list|get|kill|exec|pause|resume|stop|start|snapshot|snapshots|events`.
+ */
 export function sandboxesCommand(program: Command): void {
   const sandboxes = program
     .command("sandboxes")
@@ -63,6 +77,28 @@ export function sandboxesCommand(program: Command): void {
       list,
     )
     .option("--region <region>", "region (default: the daemon's)")
+    .option(
+      "--from-snapshot <snapshot>",
+      "restore a snapshot (id or slug); a sandbox's snapshot brings its template, memory and cpus",
+    )
+    .option("--persistent", "keep the root filesystem across stop and start")
+    .option("--disk-gb <n>", "a persistent sandbox's disk size in GB", parseDiskGb)
+    .addOption(
+      new Option(
+        "--snapshot-mode <mode>",
+        "take snapshots manually, or also on a schedule",
+      ).choices(SNAPSHOT_MODES),
+    )
+    .option(
+      "--snapshot-frequency <cron>",
+      'five-field cron schedule of automatic snapshots, e.g. "0 * * * *" (implies --snapshot-mode automatic)',
+      parseCron,
+    )
+    .option(
+      "--snapshot-keep <n>",
+      "keep only the newest n automatic snapshots (1-1000)",
+      parseLimit,
+    )
     .action(async (command: string[], opts: CreateOptions, cmd: Command) => {
       const ctx = Context.of(cmd);
       const options: SandboxOptions = {
@@ -76,6 +112,13 @@ export function sandboxesCommand(program: Command): void {
         port: opts.port,
         allowNet: opts.allowNet,
         region: opts.region,
+        fromSnapshot: opts.fromSnapshot,
+        persistent: opts.persistent,
+        persistentDiskGB: opts.diskGb,
+        snapshotMode:
+          opts.snapshotMode ?? (opts.snapshotFrequency !== undefined ? "automatic" : undefined),
+        snapshotFrequency: opts.snapshotFrequency,
+        snapshotKeep: opts.snapshotKeep,
       };
       const sandbox = await createWithSpinner(ctx, options);
       if (command.length === 0) {
@@ -129,7 +172,7 @@ export function sandboxesCommand(program: Command): void {
     .argument("<id>", "the sandbox's id")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = Context.of(cmd);
-      const sandbox = await find(ctx, id);
+      const sandbox = await findSandbox(ctx, id);
       if (ctx.json) ctx.printJson(sandbox);
       else ctx.print(sandboxDetails(sandbox.info, ctx));
     });
@@ -141,7 +184,7 @@ export function sandboxesCommand(program: Command): void {
     .argument("<id>", "the sandbox's id")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = Context.of(cmd);
-      const sandbox = await find(ctx, id);
+      const sandbox = await findSandbox(ctx, id);
       await sandbox.kill();
       if (ctx.json) ctx.printJson(sandbox);
       else ctx.print(`Killed sandbox ${id}.`);
@@ -162,10 +205,10 @@ export function sandboxesCommand(program: Command): void {
         cmd: Command,
       ) => {
         const ctx = Context.of(cmd);
-        const sandbox = await find(ctx, id);
+        const sandbox = await findSandbox(ctx, id);
         if (sandbox.status !== "ready") {
           throw new CliError(`Cannot run a command in sandbox ${id}: it is ${sandbox.status}`, {
-            hint: 'create a new one with "strata sandboxes create"',
+            hint: notReadyHint(sandbox),
           });
         }
         const child = await sandbox.spawn(command, {
@@ -176,16 +219,17 @@ export function sandboxesCommand(program: Command): void {
         process.exitCode = await attach(child);
       },
     );
+
+  sandboxLifecycleCommands(sandboxes);
+  sandboxSnapshotCommands(sandboxes);
 }
 
-async function find(ctx: Context, id: string): Promise<Sandbox> {
-  const sandbox = await ctx.client.sandboxes.get(id);
-  if (!sandbox) {
-    throw new CliError(`Sandbox ${JSON.stringify(id)} not found`, {
-      hint: 'run "strata sandboxes list" to see your sandboxes',
-    });
-  }
-  return sandbox;
+/** What to do about a sandbox that cannot run commands in its status. */
+function notReadyHint(sandbox: Sandbox): string {
+  if (sandbox.status === "paused")
+    return `resume it first: "strata sandboxes resume ${sandbox.id}"`;
+  if (sandbox.info.startable) return `start it again: "strata sandboxes start ${sandbox.id}"`;
+  return 'create a new one with "strata sandboxes create"';
 }
 
 /**

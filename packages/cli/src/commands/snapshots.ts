@@ -1,14 +1,17 @@
-import type { Command } from "commander";
+import type { SnapshotKind } from "@strata/sdk";
+import { type Command, Option } from "commander";
+import { SNAPSHOT_KINDS } from "../choices.ts";
 import { Context } from "../context.ts";
-import { CliError, snapshotDetails, snapshotsTable } from "../output.ts";
+import { CliError } from "../output.ts";
+import { snapshotDetails, snapshotsTable } from "../snapshot-output.ts";
 import { collect, pageSize, parseLimit } from "./args.ts";
 
-/** `strata snapshots create|list|get|delete`. */
+/** `strata snapshots create|list|get|protect|unprotect|delete`. */
 export function snapshotsCommand(program: Command): void {
   const snapshots = program
     .command("snapshots")
     .alias("snapshot")
-    .description("Manage snapshots: read-only, point-in-time copies of volumes");
+    .description("Manage snapshots: read-only, point-in-time copies of volumes and sandboxes");
 
   snapshots
     .command("create")
@@ -27,11 +30,19 @@ export function snapshotsCommand(program: Command): void {
     .alias("ls")
     .description("List snapshots")
     .option("--search <text>", "only snapshots whose id or slug contains this text")
+    .addOption(
+      new Option("--kind <kind>", "only snapshots of volumes, or of sandboxes").choices(
+        SNAPSHOT_KINDS,
+      ),
+    )
+    .option("--sandbox <id>", "only snapshots of this sandbox")
     .option("--limit <n>", "show at most n snapshots (default: all)", parseLimit)
-    .action(async (opts: { search?: string; limit?: number }, cmd: Command) => {
+    .action(async (opts: ListOptions, cmd: Command) => {
       const ctx = Context.of(cmd);
       const list = await ctx.client.snapshots.list({
         search: opts.search,
+        kind: opts.kind,
+        sandbox: opts.sandbox,
         limit: pageSize(opts.limit),
       });
       const items = await collect(list, opts.limit);
@@ -56,10 +67,32 @@ export function snapshotsCommand(program: Command): void {
       else ctx.print(snapshotDetails(snapshot, ctx));
     });
 
+  for (const [action, verb, description] of [
+    [
+      "protect",
+      "Protected",
+      "Protect a snapshot: retention never deletes it, and delete refuses it until unprotected",
+    ],
+    ["unprotect", "Unprotected", "Unprotect a snapshot: it can be deleted, and expires again"],
+  ] as const) {
+    snapshots
+      .command(action)
+      .description(description)
+      .argument("<idOrSlug>", "the snapshot's id or slug")
+      .action(async (idOrSlug: string, _opts: unknown, cmd: Command) => {
+        const ctx = Context.of(cmd);
+        const snapshot = await ctx.client.snapshots[action](idOrSlug);
+        if (ctx.json) ctx.printJson(snapshot);
+        else ctx.print(`${verb} snapshot ${JSON.stringify(snapshot.slug)}.`);
+      });
+  }
+
   snapshots
     .command("delete")
     .alias("rm")
-    .description("Delete a snapshot (volumes made from it keep working)")
+    .description(
+      "Delete a snapshot (volumes and sandboxes made from it keep working); refused while protected",
+    )
     .argument("<idOrSlug>", "the snapshot's id or slug")
     .action(async (idOrSlug: string, _opts: unknown, cmd: Command) => {
       const ctx = Context.of(cmd);
@@ -67,4 +100,11 @@ export function snapshotsCommand(program: Command): void {
       if (ctx.json) ctx.printJson({ deleted: idOrSlug });
       else ctx.print(`Deleted snapshot ${JSON.stringify(idOrSlug)}.`);
     });
+}
+
+interface ListOptions {
+  search?: string;
+  kind?: SnapshotKind;
+  sandbox?: string;
+  limit?: number;
 }
