@@ -38,7 +38,8 @@ export interface ReconcileReport {
  *   deleted volume's layer still live is trashed;
  * - volumes left `creating` are completed (or failed with the reason); a ready volume
  *   whose data is gone is marked failed;
- * - snapshots left `creating` are completed if their layer exists, else removed;
+ * - snapshots left `creating` are completed if their layer exists, else removed (a
+ *   sandbox snapshot, which its caller saw as creating, is marked failed instead);
  * - image builds that were running are marked failed, so the next use rebuilds.
  */
 export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
@@ -76,6 +77,14 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     if (s.status === "creating" && has) {
       d.snapshots.setStatus(s.id, "ready");
       report.completedSnapshots.push(s.id);
+    } else if (s.status === "creating" && s.kind === "sandbox") {
+      // A snapshot the user saw as "creating" must not vanish: it failed, and says why.
+      d.snapshots.settle(
+        s.id,
+        { status: "failed", reason: "The daemon stopped before the copy was taken" },
+        new Date().toISOString(),
+      );
+      report.removedSnapshots.push(s.id);
     } else if (s.status === "creating") {
       d.slugs.release(s.id);
       d.snapshots.remove(s.id);

@@ -15,6 +15,7 @@ import type { OrgService } from "./org.ts";
 import type { SandboxService, SnapshotDefaults } from "./sandboxes.ts";
 import { claimSlug } from "./slugs.ts";
 import type { SnapshotService } from "./snapshots.ts";
+import { snapshotView } from "./views.ts";
 
 export interface SandboxSnapshotDeps {
   db: DatabaseSync;
@@ -48,7 +49,7 @@ export class SandboxSnapshotService {
     this.#d = deps;
   }
 
-  create(orgId: string, sandboxId: string, input: SandboxSnapshotCreate): Promise<Snapshot> {
+  create(orgId: string, sandboxId: string, input: SandboxSnapshotCreate): Snapshot {
     validateName(input.name);
     const sandbox = this.#d.sandboxes.find(orgId, sandboxId);
     return this.#start(sandbox, input.name, false);
@@ -91,14 +92,16 @@ export class SandboxSnapshotService {
       about,
       `Scheduled snapshot ${name} of ${sandbox.id} (${sandbox.snapshot_frequency})`,
     );
-    await this.#start(sandbox, name, true).catch((err: unknown) => {
+    try {
+      this.#start(sandbox, name, true);
+    } catch (err) {
       d.events.record(
         sandbox.org_id,
         "snapshot.skipped",
         about,
         `Skipped the scheduled snapshot of ${sandbox.id}: ${(err as Error).message}`,
       );
-    });
+    }
   }
 
   /** Resolves once every copy in flight has settled (daemon shutdown). */
@@ -111,7 +114,7 @@ export class SandboxSnapshotService {
     await this.#inFlight.get(sandboxId);
   }
 
-  async #start(sandbox: SandboxRow, name: string, automatic: boolean): Promise<Snapshot> {
+  #start(sandbox: SandboxRow, name: string, automatic: boolean): Snapshot {
     const d = this.#d;
     d.sandboxes.assertReady(sandbox, "snapshot");
     if (this.#inFlight.has(sandbox.id))
@@ -148,7 +151,8 @@ export class SandboxSnapshotService {
     });
     const copy = this.#copy(sandbox, row).finally(() => this.#inFlight.delete(sandbox.id));
     this.#inFlight.set(sandbox.id, copy);
-    return d.snapshotService.view(row.id);
+    // Nothing to measure yet: the answer does not wait for the filesystem's accounting.
+    return snapshotView(row, undefined);
   }
 
   async #copy(sandbox: SandboxRow, snap: SnapshotRow): Promise<void> {

@@ -127,12 +127,15 @@ export class SandboxService {
 
     if (input.root !== undefined && input.fromSnapshot !== undefined)
       throw new StrataError("invalid_root", "Give either root or fromSnapshot, not both");
+    if (input.fromSnapshot !== undefined && !d.snapshots.find(orgId, input.fromSnapshot)) {
+      if (d.volumes.find(orgId, input.fromSnapshot))
+        throw new StrataError(
+          "invalid_root",
+          `Cannot restore from ${q(input.fromSnapshot)}: it is a volume; give it as root instead`,
+        );
+      throw new StrataError("snapshot_not_found", `Snapshot ${q(input.fromSnapshot)} not found`);
+    }
     const root = this.#resolveRoot(orgId, input.fromSnapshot ?? input.root, region);
-    if (input.fromSnapshot !== undefined && root.kind !== "snapshot")
-      throw new StrataError(
-        "invalid_root",
-        `Cannot restore from ${q(input.fromSnapshot)}: it is a volume; give it as root instead`,
-      );
     if (input.persistent === true && root.kind === "volume")
       throw new StrataError(
         "invalid_root",
