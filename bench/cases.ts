@@ -78,6 +78,8 @@ export interface SandboxPlan {
   bootSizes: { key: string; label: string; bytes: number }[];
   /** Sandboxes created (and deleted) from each boot snapshot. */
   bootReps: number;
+  /** Snapshots of a running sandbox booted from each boot volume (each then restored once). */
+  runningSnapshots: number;
   /** Idle sandboxes held at once for the density figures. */
   density: number;
   /** Creates (and deletes) in flight at once during the density run. */
@@ -96,6 +98,7 @@ export const SANDBOX_FULL: SandboxPlan = {
     { key: "4g", label: "4 GiB", bytes: 4 * GiB },
   ],
   bootReps: 10,
+  runningSnapshots: 10,
   density: 200,
   densityConcurrency: 4,
 };
@@ -112,6 +115,7 @@ export const SANDBOX_QUICK: SandboxPlan = {
     { key: "400m", label: "400 MiB", bytes: 400 * MiB },
   ],
   bootReps: 3,
+  runningSnapshots: 3,
   density: 20,
   densityConcurrency: 4,
 };

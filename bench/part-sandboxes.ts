@@ -16,6 +16,10 @@ import {
 } from "./measure-containers.ts";
 import { type DensityResult, measureDensity } from "./measure-density.ts";
 import {
+  measureRunningSnapshots,
+  type RunningSnapshotTimings,
+} from "./measure-running-snapshots.ts";
+import {
   type BootTimings,
   type CycleTimings,
   type IoTimings,
@@ -36,6 +40,7 @@ export interface SandboxResults {
   /** podman (default network, then --network none) and the crun floor; absent: not reached. */
   others: RunCycle[];
   boot: BootTimings[];
+  running: RunningSnapshotTimings[];
   density: DensityResult | null;
   daemon: DaemonRun;
   failure: string | null;
@@ -48,6 +53,7 @@ export function emptySandboxResults(): SandboxResults {
     io: null,
     others: [],
     boot: [],
+    running: [],
     density: null,
     daemon: { problems: [] },
     failure: null,
@@ -109,6 +115,7 @@ export async function runSandboxes(
       }
 
       results.boot = await measureBoot(d, plan, ctx);
+      results.running = await measureRunningSnapshots(d, results.boot, plan.runningSnapshots, ctx);
       results.density = await measureDensity(d, base, plan, ctx);
     },
   );

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { mkdir, open, readFile, rm, rmdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type {
+  Event,
   ExecRequest,
   ExecResult,
   Sandbox,
@@ -313,6 +314,27 @@ export class Api {
       next = parseNextLink(headers.get("link"));
     }
     return all;
+  }
+
+  /** `POST /v1/sandboxes/{id}/snapshots`: answers at once with a creating snapshot. */
+  async snapshotSandbox(id: string, name: string): Promise<Snapshot> {
+    const path = `/sandboxes/${encodeURIComponent(id)}/snapshots`;
+    return (await this.#request<Snapshot>("POST", path, { name })).data;
+  }
+
+  async getSnapshot(idOrSlug: string): Promise<Snapshot> {
+    return (await this.#request<Snapshot>("GET", `/snapshots/${encodeURIComponent(idOrSlug)}`))
+      .data;
+  }
+
+  async deleteSnapshot(idOrSlug: string): Promise<void> {
+    await this.#request("DELETE", `/snapshots/${encodeURIComponent(idOrSlug)}`);
+  }
+
+  /** A sandbox's events of one type, oldest first (first page of 500). */
+  async sandboxEvents(id: string, type: string): Promise<Event[]> {
+    const path = `/sandboxes/${encodeURIComponent(id)}/events?type=${type}&limit=500`;
+    return (await this.#request<Event[]>("GET", path)).data;
   }
 
   /** `POST /v1/sandboxes`: answers once commands can run in it. */

@@ -91,7 +91,7 @@ export class SnapshotsRepo {
   /** Records the end of a creation: ready with its size, or failed with the reason. */
   settle(
     id: string,
-    outcome: { status: "ready"; sizeBytes: number } | { status: "failed"; reason: string },
+    outcome: { status: "ready"; sizeBytes: number | null } | { status: "failed"; reason: string },
     at: string,
   ): void {
     this.#db
@@ -105,6 +105,10 @@ export class SnapshotsRepo {
         at,
         id,
       );
+  }
+
+  setSize(id: string, bytes: number): void {
+    this.#db.prepare("UPDATE snapshots SET size_bytes = ? WHERE id = ?").run(bytes, id);
   }
 
   update(id: string, changes: { protected?: boolean; expiresAt?: string | null }): void {

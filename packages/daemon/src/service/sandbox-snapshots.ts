@@ -164,8 +164,11 @@ export class SandboxSnapshotService {
       const { frozenMs } = await d.sandboxes.whileFrozen(sandbox.id, (layer) =>
         d.driver.snapshot(layer, snap.id),
       );
+      // Ready (restorable) now; the size comes from the filesystem's accounting, which costs
+      // a transaction commit, so it is recorded just after.
+      d.snapshots.settle(snap.id, { status: "ready", sizeBytes: null }, new Date().toISOString());
       const sizeBytes = (await d.driver.usage()).get(snap.id)?.referencedBytes ?? 0;
-      d.snapshots.settle(snap.id, { status: "ready", sizeBytes }, new Date().toISOString());
+      d.snapshots.setSize(snap.id, sizeBytes);
       d.events.record(
         snap.org_id,
         "snapshot.ready",
