@@ -12,6 +12,7 @@ export * from "./image.ts";
 export * from "./sandbox.ts";
 export * from "./sizes.ts";
 export * from "./snapshot.ts";
+export * from "./snapshot-files.ts";
 export * from "./volume.ts";
 
 /** The API version this contract describes. */

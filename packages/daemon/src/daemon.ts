@@ -29,6 +29,8 @@ import { ImageService } from "./service/images.ts";
 import { reconcile } from "./service/reconcile.ts";
 import { SandboxIo } from "./service/sandbox-io.ts";
 import { SandboxService } from "./service/sandboxes.ts";
+import { SnapshotDiffService } from "./service/snapshot-diff.ts";
+import { SnapshotFiles } from "./service/snapshot-files.ts";
 import { SnapshotService } from "./service/snapshots.ts";
 import { VolumeService } from "./service/volumes.ts";
 import { BtrfsDriver } from "./storage/btrfs/driver.ts";
@@ -201,6 +203,8 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
       images,
       sandboxes,
       io,
+      snapshotFiles: new SnapshotFiles({ snapshots: repos.snapshots, driver }),
+      snapshotDiff: new SnapshotDiffService({ ...repos, driver, locks, log }),
       doctor: async () =>
         evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),
     },

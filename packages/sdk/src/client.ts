@@ -39,9 +39,9 @@ export interface ClientOptions {
 export class Client {
   /** Sandboxes: create, list, get; each a handle to run commands and work with files. */
   readonly sandboxes: Sandboxes;
-  /** Volumes: create, list, get, delete, snapshot. */
+  /** Volumes: create, list, get, delete, snapshot, restore. */
   readonly volumes: Volumes;
-  /** Snapshots: list, get, delete. */
+  /** Snapshots: list, get, delete, diff, and `files` to read inside them. */
   readonly snapshots: Snapshots;
   /** Builtin base images and their build status. */
   readonly images: Images;

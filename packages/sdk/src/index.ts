@@ -17,6 +17,7 @@
  */
 export type {
   BuiltinImage,
+  DiffSide,
   DoctorCheck,
   DoctorReport,
   ErrorCode,
@@ -30,9 +31,11 @@ export type {
   SandboxStatus,
   Snapshot,
   SnapshotCreate,
+  SnapshotDiff,
   SnapshotStatus,
   Volume,
   VolumeBase,
+  VolumeRestore,
   VolumeStatus,
 } from "@strata/api";
 /** Size helpers of the wire contract: `parseSize("10GB")`, `formatSize(1_500_000_000)` → `"1.5 GB"`. */
@@ -63,5 +66,6 @@ export { type ExecOptions, Sandbox, type SandboxOptions } from "./sandbox.ts";
 export type { DirEntry, FileInfo, SandboxFs, WriteFileOptions } from "./sandbox-fs.ts";
 export type { Sandboxes, SandboxListOptions } from "./sandboxes.ts";
 export { escapeShellArg, type ShellValue } from "./shell.ts";
+export type { SnapshotDiffOptions, SnapshotFilesApi } from "./snapshot-files.ts";
 export type { Snapshots } from "./snapshots.ts";
 export type { VolumeCreateOptions, VolumeInit, Volumes } from "./volumes.ts";

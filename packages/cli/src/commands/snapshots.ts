@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { Context } from "../context.ts";
 import { CliError, snapshotDetails, snapshotsTable } from "../output.ts";
 import { collect, pageSize, parseLimit } from "./args.ts";
+import { snapshotFileCommands } from "./snapshot-files.ts";
 
 /** `strata snapshots create|list|get|delete`. */
 export function snapshotsCommand(program: Command): void {
@@ -67,4 +68,6 @@ export function snapshotsCommand(program: Command): void {
       if (ctx.json) ctx.printJson({ deleted: idOrSlug });
       else ctx.print(`Deleted snapshot ${JSON.stringify(idOrSlug)}.`);
     });
+
+  snapshotFileCommands(snapshots);
 }

@@ -88,4 +88,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX sandboxes_list ON sandboxes (org_id, created_at, id);
   `,
+  // A volume being restored from a snapshot (the intent, so nothing attaches it meanwhile).
+  `
+  ALTER TABLE volumes ADD COLUMN restoring_from TEXT;
+  `,
 ];

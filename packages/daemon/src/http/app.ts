@@ -16,6 +16,7 @@ import { fileRoutes } from "./routes/files.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { sandboxRoutes } from "./routes/sandboxes.ts";
+import { snapshotFileRoutes } from "./routes/snapshot-files.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
 
@@ -107,6 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await healthRoutes(v1, options);
       await volumeRoutes(v1, options.services);
       await snapshotRoutes(v1, options.services);
+      await snapshotFileRoutes(v1, options.services);
       await imageRoutes(v1, options.services);
       await sandboxRoutes(v1, options.services);
       await fileRoutes(v1, options.services);

@@ -3,6 +3,8 @@ import type { AuthService } from "./auth.ts";
 import type { ImageService } from "./images.ts";
 import type { SandboxIo } from "./sandbox-io.ts";
 import type { SandboxService } from "./sandboxes.ts";
+import type { SnapshotDiffService } from "./snapshot-diff.ts";
+import type { SnapshotFiles } from "./snapshot-files.ts";
 import type { SnapshotService } from "./snapshots.ts";
 import type { VolumeService } from "./volumes.ts";
 
@@ -14,5 +16,9 @@ export interface Services {
   images: ImageService;
   sandboxes: SandboxService;
   io: SandboxIo;
+  /** Files inside snapshots, read without booting them. */
+  snapshotFiles: SnapshotFiles;
+  /** Differences between a snapshot and a snapshot or volume. */
+  snapshotDiff: SnapshotDiffService;
   doctor: () => Promise<DoctorReport>;
 }

@@ -42,6 +42,15 @@ export function driverConformance(
     assert.deepEqual(await d.list(), []);
   });
 
+  it("pathOf() finds writable and read-only layers, and fails for missing ones", async (d) => {
+    await d.create("vol-a");
+    await writeFile(join(d.path("vol-a"), "f"), "x");
+    await d.snapshot("vol-a", "snp-a");
+    assert.equal(await d.pathOf("vol-a"), d.path("vol-a"));
+    assert.equal(await readFile(join(await d.pathOf("snp-a"), "f"), "utf8"), "x");
+    await assert.rejects(d.pathOf("nope"), LayerNotFoundError);
+  });
+
   it("a snapshot is read-only and keeps the content of its instant", async (d) => {
     await d.create("vol-a");
     await writeFile(join(d.path("vol-a"), "f"), "v1");

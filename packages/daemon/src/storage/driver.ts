@@ -58,6 +58,11 @@ export interface StorageDriver {
   remove(id: string): Promise<void>;
   /** Where the layer's files are on the host, for the runtime and image builders. */
   path(id: string): string;
+  /**
+   * Where a live layer's files are, writable or read-only (`path()` names writable layers
+   * only). Fails with `LayerNotFoundError` when there is no such live layer.
+   */
+  pathOf(id: string): Promise<string>;
   /** Whether a live (not trashed) layer with that id exists. */
   has(id: string): Promise<boolean>;
   /** Every layer, with its state, including temporary leftovers of interrupted work. */

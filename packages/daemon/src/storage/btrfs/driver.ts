@@ -88,6 +88,10 @@ export class BtrfsDriver implements StorageDriver {
     return this.#at(state, id);
   }
 
+  pathOf(id: string): Promise<string> {
+    return this.#livePath(id);
+  }
+
   async has(id: string): Promise<boolean> {
     const state = await this.#stateOf(id);
     return state === "writable" || state === "readonly";
