@@ -93,6 +93,25 @@ describe("restore, snapshot files and diff against a real stratad", {
     assert.ok(!res.text.includes(d.token), "the token never leaks");
   }
 
+  test("the OpenAPI document describes restore, snapshot files and diff", async () => {
+    const r = await d.api<{ paths: Record<string, Record<string, unknown>> }>(
+      "GET",
+      "/v1/openapi.json",
+      undefined,
+      null,
+    );
+    for (const [path, method] of [
+      ["/v1/volumes/{idOrSlug}/restore", "post"],
+      ["/v1/snapshots/{idOrSlug}/files", "get"],
+      ["/v1/snapshots/{idOrSlug}/files/stat", "get"],
+      ["/v1/snapshots/{idOrSlug}/files/content", "get"],
+      ["/v1/snapshots/{idOrSlug}/diff", "get"],
+    ] as const) {
+      assert.ok(r.body.paths[path]?.[method], `documents ${method} ${path}`);
+    }
+    assert.match(JSON.stringify(r.body.paths["/v1/snapshots/{idOrSlug}/diff"]), /truncated/);
+  });
+
   test("files are listed, described and streamed from a snapshot without booting it", async () => {
     const root = await d.api<DirEntry[]>("GET", `/v1/snapshots/${snap.slug}/files?${q("/")}`);
     assert.equal(root.status, 200, JSON.stringify(root.body));

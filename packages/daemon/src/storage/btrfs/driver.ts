@@ -142,8 +142,11 @@ export class BtrfsDriver implements StorageDriver {
     }
     const next = join(this.#root, "tmp", `${id}${RESTORING}`);
     const old = join(this.#root, "trash", `${id}${REPLACED}`);
-    // Leftovers of an earlier attempt that failed without a crash (cleanup runs only at start).
-    await this.#deleteTree(next).catch(() => {});
+    // Leftovers of an earlier attempt that failed without a crash (cleanup runs only at
+    // start); with the live layer in place, neither holds anything that is still needed.
+    for (const leftover of [next, old]) {
+      if (await exists(leftover)) await this.#deleteTree(leftover);
+    }
     await run(btrfs.snapshot(source, next, false));
     try {
       if (options.capacityBytes !== undefined)
@@ -153,8 +156,15 @@ export class BtrfsDriver implements StorageDriver {
       await this.#deleteTree(next).catch(() => {});
       throw err;
     }
-    await rename(next, live);
-    await this.#deleteTree(old);
+    try {
+      await rename(next, live);
+    } catch (err) {
+      await rename(old, live).catch(() => {}); // else cleanup() puts it back on the next start
+      await this.#deleteTree(next).catch(() => {});
+      throw err;
+    }
+    // The restore is done; an old copy that cannot be deleted now is deleted by cleanup().
+    await this.#deleteTree(old).catch(() => {});
   }
 
   async setCapacity(id: string, bytes: number | null): Promise<void> {
