@@ -48,23 +48,16 @@ export class SnapshotDiffService {
         `Cannot compare snapshot ${q(base.slug)} (region ${q(base.region)}) with ${q(query.to)} (region ${q(region)})`,
       );
     }
-    // Held so that neither snapshot is deleted under the diff.
-    using _base = await d.locks.acquire(base.id);
-    using _other = other && other.id !== base.id ? await d.locks.acquire(other.id) : undefined;
-    this.#readySnapshot(orgId, base.id, idOrSlug);
     await using stack = new AsyncDisposableStack();
     let target: DiffSide;
     let layer: string;
-    if (other) {
-      const s = this.#readySnapshot(orgId, other.id, query.to);
-      target = { kind: "snapshot", id: s.id, slug: s.slug };
-      layer = s.id;
-    } else {
+    if (volume) {
+      // The volume's lock only while its copy is taken, and never while holding a
+      // snapshot's: restore() takes volume then snapshot, so the other order could deadlock.
       layer = newId("dif");
-      const v = volume!;
-      target = { kind: "volume", id: v.id, slug: v.slug };
-      using _volume = await d.locks.acquire(v.id);
-      const row = d.volumes.byId(v.id);
+      target = { kind: "volume", id: volume.id, slug: volume.slug };
+      using _volume = await d.locks.acquire(volume.id);
+      const row = d.volumes.byId(volume.id);
       if (!row || row.deleted_at !== null)
         throw new StrataError(
           "diff_target_not_found",
@@ -76,9 +69,9 @@ export class SnapshotDiffService {
           `Cannot compare with volume ${q(row.slug)}: it is ${row.status}`,
         );
       {
-        await using _still = d.quiesce ? await d.quiesce(v.id) : undefined;
+        await using _still = d.quiesce ? await d.quiesce(volume.id) : undefined;
         await storageStep(`Cannot compare with volume ${q(row.slug)}`, () =>
-          d.driver.snapshot(v.id, layer),
+          d.driver.snapshot(volume.id, layer),
         );
       }
       stack.defer(() =>
@@ -86,7 +79,16 @@ export class SnapshotDiffService {
           d.log.error({ err, layer }, "Removing a diff's temporary snapshot failed");
         }),
       );
+    } else {
+      target = { kind: "snapshot", id: other!.id, slug: other!.slug };
+      layer = other!.id;
     }
+    // Held so that neither snapshot is deleted under the diff; taken in id order, so two
+    // diffs of the same pair in opposite directions cannot deadlock.
+    const held = [...new Set([base.id, ...(other ? [other.id] : [])])].sort();
+    for (const id of held) stack.use(await d.locks.acquire(id));
+    this.#readySnapshot(orgId, base.id, idOrSlug);
+    if (other) this.#readySnapshot(orgId, other.id, query.to);
     const changes = await d.driver.diff(base.id, layer, { limit: query.limit });
     return { base: { kind: "snapshot", id: base.id, slug: base.slug }, target, ...changes };
   }
