@@ -132,6 +132,14 @@ export const ERROR_CODES = {
     "root and fromSnapshot were both given, or fromSnapshot names a volume.",
   ],
   volume_in_use: ["Conflict", "The volume is attached to a sandbox."],
+  snapshot_not_of_volume: [
+    "InvalidArgument",
+    "A volume can only be restored from a snapshot taken of that same volume.",
+  ],
+  diff_target_not_found: [
+    "NotFound",
+    "The `to` of a diff names no snapshot or volume of the organisation.",
+  ],
   sandbox_not_found: ["NotFound", "No sandbox with that id exists in the organisation."],
   sandbox_not_running: [
     "FailedPrecondition",
@@ -153,10 +161,10 @@ export const ERROR_CODES = {
     "Unavailable",
     "The sandbox could not be started; the reason is in the message.",
   ],
-  file_not_found: ["NotFound", "A path inside the sandbox does not exist (ENOENT)."],
+  file_not_found: ["NotFound", "A path inside the sandbox or snapshot does not exist (ENOENT)."],
   file_error: [
     "InvalidArgument",
-    "A file operation inside the sandbox failed; `errno` names why (EACCES, ENOTDIR, EISDIR, EEXIST, ...).",
+    "A file operation inside the sandbox or snapshot failed; `errno` names why (EACCES, ENOTDIR, EISDIR, ELOOP, EEXIST, ...).",
   ],
   image_build_failed: [
     "FailedPrecondition",

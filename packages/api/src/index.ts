@@ -14,6 +14,7 @@ export * from "./org.ts";
 export * from "./sandbox.ts";
 export * from "./sizes.ts";
 export * from "./snapshot.ts";
+export * from "./snapshot-files.ts";
 export * from "./volume.ts";
 
 /** The API version this contract describes. */

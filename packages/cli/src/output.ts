@@ -201,6 +201,10 @@ const HINTS: Record<string, string | ((err: StrataError) => string)> = {
   region_mismatch: "a volume must be in the same region as the snapshot it starts from",
   volume_not_found: 'run "strata volumes list" to see your volumes',
   snapshot_not_found: 'run "strata snapshots list" to see your snapshots',
+  snapshot_not_of_volume:
+    'restore from a snapshot of that volume ("strata snapshots list" shows each one\'s VOLUME)',
+  diff_target_not_found:
+    'give a snapshot or volume id or slug ("strata snapshots list", "strata volumes list")',
   volume_in_use:
     'kill the sandbox that has it attached first ("strata sandboxes list --status ready" shows them)',
   sandbox_not_found: 'run "strata sandboxes list" to see your sandboxes',

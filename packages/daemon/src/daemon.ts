@@ -35,6 +35,8 @@ import { reconcile } from "./service/reconcile.ts";
 import { SandboxIo } from "./service/sandbox-io.ts";
 import { SandboxSnapshotService } from "./service/sandbox-snapshots.ts";
 import { SandboxService } from "./service/sandboxes.ts";
+import { SnapshotDiffService } from "./service/snapshot-diff.ts";
+import { SnapshotFiles } from "./service/snapshot-files.ts";
 import { SnapshotScheduler } from "./service/snapshot-scheduler.ts";
 import { SnapshotService } from "./service/snapshots.ts";
 import { VolumeService } from "./service/volumes.ts";
@@ -253,6 +255,8 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
       orgs,
       events,
       io,
+      snapshotFiles: new SnapshotFiles({ snapshots: repos.snapshots, driver }),
+      snapshotDiff: new SnapshotDiffService({ ...repos, driver, locks, log }),
       doctor: async () =>
         evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),
     },

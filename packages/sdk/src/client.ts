@@ -41,9 +41,9 @@ export interface ClientOptions {
 export class Client {
   /** Sandboxes: create, list, get; each a handle to run commands and work with files. */
   readonly sandboxes: Sandboxes;
-  /** Volumes: create, list, get, delete, snapshot. */
+  /** Volumes: create, list, get, delete, snapshot, restore. */
   readonly volumes: Volumes;
-  /** Snapshots of volumes and sandboxes: list, get, wait until ready, protect, delete. */
+  /** Snapshots of volumes and sandboxes: list, get, wait until ready, protect, delete, diff, and `files` to read inside them. */
   readonly snapshots: Snapshots;
   /** Builtin base images and their build status. */
   readonly images: Images;

@@ -17,6 +17,7 @@
  */
 export type {
   BuiltinImage,
+  DiffSide,
   DoctorCheck,
   DoctorReport,
   ErrorCode,
@@ -35,6 +36,7 @@ export type {
   SandboxStatus,
   Snapshot,
   SnapshotCreate,
+  SnapshotDiff,
   SnapshotKind,
   SnapshotMode,
   SnapshotSource,
@@ -42,6 +44,7 @@ export type {
   SnapshotUpdate,
   Volume,
   VolumeBase,
+  VolumeRestore,
   VolumeStatus,
 } from "@strata/api";
 /** Size helpers of the wire contract: `parseSize("10GB")`, `formatSize(1_500_000_000)` → `"1.5 GB"`. */
@@ -76,6 +79,7 @@ export type { DirEntry, FileInfo, SandboxFs, WriteFileOptions } from "./sandbox-
 export type { SandboxSnapshotCreateOptions, SandboxSnapshots } from "./sandbox-snapshots.ts";
 export type { Sandboxes, SandboxListOptions } from "./sandboxes.ts";
 export { escapeShellArg, type ShellValue } from "./shell.ts";
+export type { SnapshotDiffOptions, SnapshotFilesApi } from "./snapshot-files.ts";
 export type { SnapshotWaitOptions } from "./snapshot-wait.ts";
 export type { SnapshotChanges, SnapshotListOptions, Snapshots } from "./snapshots.ts";
 export type { VolumeCreateOptions, VolumeInit, Volumes } from "./volumes.ts";

@@ -1,5 +1,6 @@
-import type { Snapshot, SnapshotKind } from "@strata/api";
+import type { Snapshot, SnapshotDiff, SnapshotKind } from "@strata/api";
 import { type ListOptions, listPagesOf, type PaginatedList } from "./paginated-list.ts";
+import { diffSnapshots, type SnapshotDiffOptions, SnapshotFilesApi } from "./snapshot-files.ts";
 import { type SnapshotWaitOptions, waitForSnapshot } from "./snapshot-wait.ts";
 import { seg, type Transport } from "./transport.ts";
 
@@ -26,10 +27,28 @@ export interface SnapshotChanges {
  */
 export class Snapshots {
   readonly #t: Transport;
+  /** Files inside snapshots, read without booting them: `list`, `stat`, `read`, `readText`. */
+  readonly files: SnapshotFilesApi;
 
   /** @internal Use `client.snapshots`. */
   constructor(transport: Transport) {
     this.#t = transport;
+    this.files = new SnapshotFilesApi(transport);
+  }
+
+  /**
+   * What changed from the snapshot `base` to `to`, another snapshot or a volume (compared
+   * as it is now): paths added, removed and changed, times alone never counting. Each list
+   * holds at most `limit` paths (default 1000); `truncated` says more changed.
+   *
+   * @example
+   * ```ts
+   * const d = await client.snapshots.diff("app-v1", "app"); // snapshot -> live volume
+   * for (const p of d.changed) console.log("M", p);
+   * ```
+   */
+  diff(base: string, to: string, options: SnapshotDiffOptions = {}): Promise<SnapshotDiff> {
+    return diffSnapshots(this.#t, base, to, options);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Image, Snapshot, SnapshotCreate, Volume } from "@strata/api";
+import type { Image, Snapshot, SnapshotCreate, Volume, VolumeRestore } from "@strata/api";
 import { StrataError } from "./errors.ts";
 import { type ListOptions, listPages, type PaginatedList } from "./paginated-list.ts";
 import { sleep } from "./poll.ts";
@@ -133,6 +133,30 @@ export class Volumes {
     options: { signal?: AbortSignal } = {},
   ): Promise<Snapshot> {
     return this.#t.json<Snapshot>("POST", `/volumes/${seg(idOrSlug)}/snapshots`, {
+      body: init,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Rolls a volume back in place to one of its own snapshots: it keeps its id, slug and
+   * capacity and takes the snapshot's content (the snapshot is unchanged). Throws
+   * `volume_in_use` while a sandbox has it attached, `snapshot_not_of_volume` for a
+   * snapshot of another volume.
+   *
+   * @example
+   * ```ts
+   * await client.volumes.snapshot("data", { slug: "data-good" });
+   * // ... a sandbox breaks the data ...
+   * await client.volumes.restore("data", { snapshot: "data-good" });
+   * ```
+   */
+  restore(
+    idOrSlug: string,
+    init: VolumeRestore,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Volume> {
+    return this.#t.json<Volume>("POST", `/volumes/${seg(idOrSlug)}/restore`, {
       body: init,
       signal: options.signal,
     });

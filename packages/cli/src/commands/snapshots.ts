@@ -5,6 +5,7 @@ import { Context } from "../context.ts";
 import { CliError } from "../output.ts";
 import { snapshotDetails, snapshotsTable } from "../snapshot-output.ts";
 import { collect, pageSize, parseLimit } from "./args.ts";
+import { snapshotFileCommands } from "./snapshot-files.ts";
 
 /** `strata snapshots create|list|get|protect|unprotect|delete`. */
 export function snapshotsCommand(program: Command): void {
@@ -100,6 +101,8 @@ export function snapshotsCommand(program: Command): void {
       if (ctx.json) ctx.printJson({ deleted: idOrSlug });
       else ctx.print(`Deleted snapshot ${JSON.stringify(idOrSlug)}.`);
     });
+
+  snapshotFileCommands(snapshots);
 }
 
 interface ListOptions {

@@ -4,6 +4,7 @@ import { createSpinner } from "nanospinner";
 import { Context } from "../context.ts";
 import { CliError, volumeDetails, volumesTable } from "../output.ts";
 import { collect, pageSize, parseCapacity, parseLimit } from "./args.ts";
+import { volumeRestoreCommand } from "./snapshot-files.ts";
 
 /** `strata volumes create|list|get|delete`. */
 export function volumesCommand(program: Command): void {
@@ -71,6 +72,8 @@ export function volumesCommand(program: Command): void {
       if (ctx.json) ctx.printJson({ deleted: idOrSlug });
       else ctx.print(`Deleted volume ${JSON.stringify(idOrSlug)}.`);
     });
+
+  volumeRestoreCommand(volumes);
 }
 
 interface CreateOptions {

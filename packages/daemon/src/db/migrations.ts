@@ -163,4 +163,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_list ON events (org_id, created_at, id);
   CREATE INDEX events_by_sandbox ON events (sandbox_id, created_at, id) WHERE sandbox_id IS NOT NULL;
   `,
+  // A volume being restored from a snapshot (the intent, so nothing attaches it meanwhile).
+  `
+  ALTER TABLE volumes ADD COLUMN restoring_from TEXT;
+  `,
 ];

@@ -14,6 +14,8 @@ export interface VolumeRow {
   base_snapshot_id: string | null;
   base_snapshot_slug: string | null;
   attached_to: string | null;
+  /** The snapshot a restore in progress copies from; nothing may attach the volume meanwhile. */
+  restoring_from?: string | null;
   created_at: string;
   deleted_at: string | null;
   purge_at: string | null;
@@ -109,11 +111,29 @@ export class VolumesRepo {
   attach(ids: string[], sandboxId: string): VolumeRow | undefined {
     for (const id of ids) {
       const row = this.byId(id);
-      if (row?.attached_to) return row;
+      if (row?.attached_to || row?.restoring_from) return row;
     }
     for (const id of ids)
       this.#db.prepare("UPDATE volumes SET attached_to = ? WHERE id = ?").run(sandboxId, id);
     return undefined;
+  }
+
+  /**
+   * Marks a ready, unattached volume as being restored from `snapshotId`; false when it is
+   * attached, being restored, deleted or not ready (the check and the mark are one step).
+   */
+  beginRestore(id: string, snapshotId: string): boolean {
+    const r = this.#db
+      .prepare(
+        `UPDATE volumes SET restoring_from = ? WHERE id = ? AND status = 'ready'
+           AND attached_to IS NULL AND restoring_from IS NULL AND deleted_at IS NULL`,
+      )
+      .run(snapshotId, id);
+    return r.changes === 1;
+  }
+
+  endRestore(id: string): void {
+    this.#db.prepare("UPDATE volumes SET restoring_from = NULL WHERE id = ?").run(id);
   }
 
   /** Releases every volume attached to the sandbox. */

@@ -17,6 +17,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { imageRoutes } from "./routes/images.ts";
 import { orgRoutes } from "./routes/org.ts";
 import { sandboxRoutes } from "./routes/sandboxes.ts";
+import { snapshotFileRoutes } from "./routes/snapshot-files.ts";
 import { snapshotRoutes } from "./routes/snapshots.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
 
@@ -108,6 +109,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       await healthRoutes(v1, options);
       await volumeRoutes(v1, options.services);
       await snapshotRoutes(v1, options.services);
+      await snapshotFileRoutes(v1, options.services);
       await imageRoutes(v1, options.services);
       await sandboxRoutes(v1, options.services);
       await orgRoutes(v1, options.services);

@@ -24,6 +24,8 @@ export interface ReconcileReport {
   trashedLayers: string[];
   resumedVolumes: string[];
   failedVolumes: string[];
+  /** Volumes whose restore was interrupted; the driver's cleanup finished or undid it. */
+  settledRestores: string[];
   completedSnapshots: string[];
   removedSnapshots: string[];
   failedImages: string[];
@@ -38,6 +40,8 @@ export interface ReconcileReport {
  *   deleted volume's layer still live is trashed;
  * - volumes left `creating` are completed (or failed with the reason); a ready volume
  *   whose data is gone is marked failed;
+ * - a restore that was running is settled: `cleanup()` has already put the old or the new
+ *   content in place, so only its intent is cleared;
  * - snapshots left `creating` are completed if their layer exists, else removed (a
  *   sandbox snapshot, which its caller saw as creating, is marked failed instead);
  * - image builds that were running are marked failed, so the next use rebuilds.
@@ -48,6 +52,7 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     trashedLayers: [],
     resumedVolumes: [],
     failedVolumes: [],
+    settledRestores: [],
     completedSnapshots: [],
     removedSnapshots: [],
     failedImages: [],
@@ -95,6 +100,10 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
   }
   for (const v of d.volumes.all()) {
     const state = stateOf.get(v.id);
+    if (v.restoring_from) {
+      d.volumes.endRestore(v.id);
+      report.settledRestores.push(v.id);
+    }
     if (v.deleted_at !== null) {
       if (state === "writable") {
         await d.driver.trash(v.id);

@@ -206,7 +206,7 @@ export class SandboxService {
       if (taken)
         throw new StrataError(
           "volume_in_use",
-          `Cannot attach volume ${q(taken.slug)}: it is already attached to sandbox ${taken.attached_to}`,
+          `Cannot attach volume ${q(taken.slug)}: ${taken.attached_to ? `it is already attached to sandbox ${taken.attached_to}` : "it is being restored from a snapshot"}`,
         );
       d.sandboxes.insert(row);
     });

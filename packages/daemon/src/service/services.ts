@@ -6,6 +6,8 @@ import type { OrgService } from "./org.ts";
 import type { SandboxIo } from "./sandbox-io.ts";
 import type { SandboxSnapshotService } from "./sandbox-snapshots.ts";
 import type { SandboxService } from "./sandboxes.ts";
+import type { SnapshotDiffService } from "./snapshot-diff.ts";
+import type { SnapshotFiles } from "./snapshot-files.ts";
 import type { SnapshotService } from "./snapshots.ts";
 import type { VolumeService } from "./volumes.ts";
 
@@ -20,5 +22,9 @@ export interface Services {
   orgs: OrgService;
   events: EventLog;
   io: SandboxIo;
+  /** Files inside snapshots, read without booting them. */
+  snapshotFiles: SnapshotFiles;
+  /** Differences between a snapshot and a snapshot or volume. */
+  snapshotDiff: SnapshotDiffService;
   doctor: () => Promise<DoctorReport>;
 }

@@ -1,5 +1,11 @@
 import type { DatabaseSync } from "node:sqlite";
-import { formatSize, type ListQuery, type Volume, type VolumeCreate } from "@strata/api";
+import {
+  formatSize,
+  type ListQuery,
+  type Volume,
+  type VolumeCreate,
+  type VolumeRestore,
+} from "@strata/api";
 import { transaction } from "../db/database.ts";
 import type { Page } from "../db/page.ts";
 import type { SlugsRepo } from "../db/slugs-repo.ts";
@@ -263,6 +269,78 @@ export class VolumeService {
       { volume: row.id },
       `Deleted volume ${row.slug}; data purged after the grace period`,
     );
+  }
+
+  /**
+   * Rolls a volume back in place to one of its own ready snapshots: same id, slug and
+   * capacity, the snapshot's content; the snapshot is unchanged. Refused while a sandbox
+   * has the volume attached. Crash-safe: the driver's `cleanup()` finishes or undoes an
+   * interrupted swap, and the reconciler clears the intent.
+   */
+  async restore(orgId: string, idOrSlug: string, input: VolumeRestore): Promise<Volume> {
+    const d = this.#d;
+    const found = this.#find(orgId, idOrSlug);
+    const snap = d.snapshots.find(orgId, input.snapshot);
+    if (!snap) {
+      throw new StrataError(
+        "snapshot_not_found",
+        `Cannot restore volume ${q(found.slug)} from ${q(input.snapshot)}: no snapshot has that id or slug`,
+      );
+    }
+    // Volume before snapshot, the order #materialise takes them in.
+    using _lock = await d.locks.acquire(found.id);
+    using _source = await d.locks.acquire(snap.id);
+    const row = d.volumes.byId(found.id);
+    if (!row || row.deleted_at !== null) {
+      throw new StrataError(
+        "volume_not_found",
+        `Cannot restore volume ${q(idOrSlug)}: it was deleted meanwhile`,
+      );
+    }
+    const current = d.snapshots.byId(snap.id);
+    if (!current) {
+      throw new StrataError(
+        "snapshot_not_found",
+        `Cannot restore volume ${q(row.slug)}: snapshot ${q(snap.slug)} was deleted meanwhile`,
+      );
+    }
+    if (current.volume_id !== row.id) {
+      throw new StrataError(
+        "snapshot_not_of_volume",
+        `Cannot restore volume ${q(row.slug)} from snapshot ${q(current.slug)}: the snapshot was taken of ${current.volume_slug ? `volume ${q(current.volume_slug)}` : "another volume"}`,
+      );
+    }
+    if (current.status !== "ready") {
+      throw new StrataError(
+        "snapshot_not_ready",
+        `Cannot restore volume ${q(row.slug)} from snapshot ${q(current.slug)}: it is ${current.status}`,
+      );
+    }
+    if (row.status !== "ready") {
+      throw new StrataError(
+        "volume_not_ready",
+        `Cannot restore volume ${q(row.slug)}: it is ${row.status}`,
+      );
+    }
+    if (!d.volumes.beginRestore(row.id, current.id)) {
+      const now = d.volumes.byId(row.id);
+      throw new StrataError(
+        "volume_in_use",
+        `Cannot restore volume ${q(row.slug)}: ${now?.attached_to ? `it is attached to sandbox ${now.attached_to}` : "it is being restored already"}`,
+      );
+    }
+    try {
+      await storageStep(`Cannot restore volume ${q(row.slug)}`, () =>
+        d.driver.restore(row.id, current.id, { capacityBytes: row.capacity }),
+      );
+    } finally {
+      d.volumes.endRestore(row.id);
+    }
+    d.log.info(
+      { volume: row.id, snapshot: current.id },
+      `Restored volume ${row.slug} from snapshot ${current.slug}`,
+    );
+    return this.#view(row.id);
   }
 
   /** Purges the data of deleted volumes whose grace period has ended. */

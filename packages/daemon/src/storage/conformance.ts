@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -40,6 +40,15 @@ export function driverConformance(
     await assert.rejects(d.create("vol-b", { from: "nope" }), LayerNotFoundError);
     await assert.rejects(d.snapshot("nope", "snp-b"), LayerNotFoundError);
     assert.deepEqual(await d.list(), []);
+  });
+
+  it("pathOf() finds writable and read-only layers, and fails for missing ones", async (d) => {
+    await d.create("vol-a");
+    await writeFile(join(d.path("vol-a"), "f"), "x");
+    await d.snapshot("vol-a", "snp-a");
+    assert.equal(await d.pathOf("vol-a"), d.path("vol-a"));
+    assert.equal(await readFile(join(await d.pathOf("snp-a"), "f"), "utf8"), "x");
+    await assert.rejects(d.pathOf("nope"), LayerNotFoundError);
   });
 
   it("a snapshot is read-only and keeps the content of its instant", async (d) => {
@@ -125,5 +134,100 @@ export function driverConformance(
 
   it("cleanup() removes leftovers of interrupted creations", async (d) => {
     assert.deepEqual(await d.cleanup(), []);
+  });
+
+  it("restore() puts a snapshot's content back in place, keeping id, path and capacity", async (d) => {
+    await d.create("vol-a", { capacityBytes: 64 * 1024 * 1024 });
+    await writeFile(join(d.path("vol-a"), "f"), "v1");
+    await d.snapshot("vol-a", "snp-a");
+    await writeFile(join(d.path("vol-a"), "f"), "v2");
+    await writeFile(join(d.path("vol-a"), "g"), "later");
+    await d.restore("vol-a", "snp-a", { capacityBytes: 4 * 1024 * 1024 });
+    assert.equal(await readFile(join(d.path("vol-a"), "f"), "utf8"), "v1");
+    await assert.rejects(readFile(join(d.path("vol-a"), "g")), { code: "ENOENT" });
+    // The restored layer is writable and independent of the snapshot.
+    await writeFile(join(d.path("vol-a"), "f"), "v3");
+    await d.create("vol-b", { from: "snp-a" });
+    assert.equal(await readFile(join(d.path("vol-b"), "f"), "utf8"), "v1");
+    assert.deepEqual((await d.list()).map((e) => `${e.state}:${e.id}`).sort(), [
+      "readonly:snp-a",
+      "writable:vol-a",
+      "writable:vol-b",
+    ]);
+    if (d.info.quotas) {
+      await assert.rejects(
+        writeFile(join(d.path("vol-a"), "big"), Buffer.alloc(16 * 1024 * 1024, 1)),
+        { errno: -constants.errno.EDQUOT },
+      );
+    }
+  });
+
+  it("restore() fails with LayerNotFoundError for a missing layer or snapshot, changing nothing", async (d) => {
+    await d.create("vol-a");
+    await writeFile(join(d.path("vol-a"), "f"), "kept");
+    await d.snapshot("vol-a", "snp-a");
+    await assert.rejects(d.restore("vol-a", "nope"), LayerNotFoundError);
+    await assert.rejects(d.restore("nope", "snp-a"), LayerNotFoundError);
+    await assert.rejects(d.restore("vol-a", "vol-a"), /not read-only/);
+    assert.equal(await readFile(join(d.path("vol-a"), "f"), "utf8"), "kept");
+    assert.deepEqual(await d.cleanup(), []);
+  });
+
+  it("diff() lists added, removed and changed paths; times alone and unchanged paths never count", async (d) => {
+    await d.create("vol-a");
+    const v = d.path("vol-a");
+    await mkdir(join(v, "dir/sub"), { recursive: true });
+    await writeFile(join(v, "dir/keep"), "same");
+    await writeFile(join(v, "dir/edit"), "v1");
+    await writeFile(join(v, "dir/sub/deep"), "x");
+    await writeFile(join(v, "gone"), "x");
+    await writeFile(join(v, "touched"), "x");
+    await d.snapshot("vol-a", "snp-1");
+    await writeFile(join(v, "dir/edit"), "v2");
+    await rm(join(v, "gone"));
+    await writeFile(join(v, "new file"), "x");
+    await utimes(join(v, "touched"), new Date(1e12), new Date(1e12));
+    await rename(join(v, "dir/sub"), join(v, "dir/moved"));
+    // A hostile rename: a symlink to a host folder moved; the host folder is never listed.
+    await symlink("/etc", join(v, "link"));
+    await d.snapshot("vol-a", "snp-2");
+    await rename(join(v, "link"), join(v, "link2"));
+    await d.snapshot("vol-a", "snp-3");
+
+    assert.deepEqual(await d.diff("snp-1", "snp-2"), {
+      added: ["/dir/moved", "/dir/moved/deep", "/link", "/new file"],
+      removed: ["/dir/sub", "/dir/sub/deep", "/gone"],
+      changed: ["/dir/edit"],
+      truncated: false,
+    });
+    assert.deepEqual(await d.diff("snp-2", "snp-3"), {
+      added: ["/link2"],
+      removed: ["/link"],
+      changed: [],
+      truncated: false,
+    });
+    assert.deepEqual(await d.diff("snp-2", "snp-2"), {
+      added: [],
+      removed: [],
+      changed: [],
+      truncated: false,
+    });
+    const cut = await d.diff("snp-1", "snp-2", { limit: 1 });
+    assert.deepEqual(cut.added, ["/dir/moved"]);
+    assert.equal(cut.truncated, true);
+  });
+
+  it("diff() works between read-only layers with no common ancestor, and refuses writable ones", async (d) => {
+    await d.create("vol-a");
+    await writeFile(join(d.path("vol-a"), "a"), "x");
+    await d.create("vol-b");
+    await writeFile(join(d.path("vol-b"), "b"), "x");
+    await d.snapshot("vol-a", "snp-a");
+    await d.snapshot("vol-b", "snp-b");
+    const diff = await d.diff("snp-a", "snp-b");
+    assert.deepEqual(diff.added, ["/b"]);
+    assert.deepEqual(diff.removed, ["/a"]);
+    await assert.rejects(d.diff("snp-a", "vol-a"), /not read-only/);
+    await assert.rejects(d.diff("snp-a", "nope"), LayerNotFoundError);
   });
 }

@@ -24,6 +24,10 @@
  *    idempotent.
  * 5. With `info.cheapClone`, `create({from})` and `snapshot` take the same time whatever
  *    the size of the data.
+ * 6. `restore(id, snapshot)` replaces a writable layer's content with a read-only layer's
+ *    and is atomic across crashes: after any interruption, `cleanup()` leaves the layer with
+ *    either its old content or the snapshot's (never neither, never a mix), and frees the
+ *    other copy.
  *
  * Drivers never mount anything for the runtime: `path(id)` says where the layer's files
  * are, and the runtime bind-mounts that path as a root filesystem or at a mount point.
@@ -54,13 +58,48 @@ export interface StorageDriver {
   remove(id: string): Promise<void>;
   /** Where the layer's files are on the host, for the runtime and image builders. */
   path(id: string): string;
+  /**
+   * Where a live layer's files are, writable or read-only (`path()` names writable layers
+   * only). Fails with `LayerNotFoundError` when there is no such live layer.
+   */
+  pathOf(id: string): Promise<string>;
   /** Whether a live (not trashed) layer with that id exists. */
   has(id: string): Promise<boolean>;
   /** Every layer, with its state, including temporary leftovers of interrupted work. */
   list(): Promise<LayerEntry[]>;
   /** Space used by each live layer, read from the filesystem's accounting. */
   usage(): Promise<Map<string, LayerUsage>>;
-  /** Removes leftovers of interrupted creations (`tmp` entries). */
+  /**
+   * Replaces the content of the writable layer `id` with a writable copy of the read-only
+   * layer `snapshot` (O(1) with `info.cheapClone`), keeping the id, path and the given
+   * capacity. The caller makes sure nothing has the layer mounted. The snapshot is
+   * unchanged. Fails with `LayerNotFoundError` when either is missing, and with a plain
+   * error when `snapshot` is not read-only.
+   *
+   * @example
+   * ```ts
+   * await driver.snapshot("vol_1", "snp_1");
+   * await driver.restore("vol_1", "snp_1", { capacityBytes: 1e9 }); // vol_1 is back at snp_1
+   * ```
+   */
+  restore(
+    id: string,
+    snapshot: string,
+    options?: { capacityBytes?: number | undefined },
+  ): Promise<void>;
+  /**
+   * The paths that differ between two read-only layers, relative to their roots (as `/a/b`):
+   * present only in `target` (added), only in `base` (removed), or in both with other
+   * content, type, mode, owner, link target or extended attributes (changed). Times alone
+   * never count. A renamed path is removed at its old place and added at its new one, with
+   * everything under it. Each list is sorted and holds at most `limit` paths; `truncated`
+   * says some were left out. Fails with `LayerNotFoundError` for a missing layer.
+   */
+  diff(base: string, target: string, options?: { limit?: number | undefined }): Promise<LayerDiff>;
+  /**
+   * Removes leftovers of interrupted work: `tmp` entries of interrupted creations, and
+   * finishes or undoes an interrupted `restore()`.
+   */
   cleanup(): Promise<string[]>;
   /** Total and free bytes of the pool. */
   capacity(): Promise<{ totalBytes: number; freeBytes: number }>;
@@ -79,6 +118,14 @@ export interface StorageInfo {
   readonly quotas: boolean;
   /** Clones and snapshots cost O(1) whatever the data size. */
   readonly cheapClone: boolean;
+}
+
+/** What `diff()` found; paths are relative to the layers' roots, written `/a/b`. */
+export interface LayerDiff {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  truncated: boolean;
 }
 
 export type LayerState = "writable" | "readonly" | "tmp" | "trash";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { run } from "../../lib/exec.ts";
@@ -45,5 +45,67 @@ if (!canUseBtrfs) {
     await writeFile(join(pool.root, "tmp", "vol-crashed", "f"), "x");
     assert.deepEqual(await d.cleanup(), ["vol-crashed"]);
     assert.deepEqual(await readdir(join(pool.root, "tmp")), []);
+  });
+
+  /** A pool with vol-a holding "old" and snp-a holding "new", and the restore's paths. */
+  async function restoreFixture() {
+    const pool = await tempPool();
+    const d = await BtrfsDriver.open(pool.root);
+    await d.create("vol-a");
+    await writeFile(join(d.path("vol-a"), "f"), "new");
+    await d.snapshot("vol-a", "snp-a");
+    await writeFile(join(d.path("vol-a"), "f"), "old");
+    const next = join(pool.root, "tmp", "vol-a@restore");
+    const replaced = join(pool.root, "trash", "vol-a@replaced");
+    const content = () => readFile(join(d.path("vol-a"), "f"), "utf8");
+    const leftovers = async () => [
+      ...(await readdir(join(pool.root, "tmp"))),
+      ...(await readdir(join(pool.root, "trash"))),
+    ];
+    return { pool, d, next, replaced, content, leftovers };
+  }
+
+  test("BtrfsDriver: a restore interrupted before the swap is undone by cleanup()", async () => {
+    const { pool, d, next, content, leftovers } = await restoreFixture();
+    await using _ = pool;
+    await run(["btrfs", "subvolume", "snapshot", join(pool.root, "readonly", "snp-a"), next]);
+    assert.deepEqual(await d.list(), [
+      { id: "vol-a", state: "writable" },
+      { id: "snp-a", state: "readonly" },
+    ]);
+    assert.deepEqual(await d.cleanup(), ["vol-a@restore"]);
+    assert.equal(await content(), "old");
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  test("BtrfsDriver: a restore interrupted after the old layer left is finished by cleanup()", async () => {
+    const { pool, d, next, replaced, content, leftovers } = await restoreFixture();
+    await using _ = pool;
+    await run(["btrfs", "subvolume", "snapshot", join(pool.root, "readonly", "snp-a"), next]);
+    await rename(d.path("vol-a"), replaced);
+    assert.equal(await d.has("vol-a"), false);
+    await d.cleanup();
+    assert.equal(await content(), "new");
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  test("BtrfsDriver: a restore interrupted before the old layer was deleted is finished by cleanup()", async () => {
+    const { pool, d, next, replaced, content, leftovers } = await restoreFixture();
+    await using _ = pool;
+    await run(["btrfs", "subvolume", "snapshot", join(pool.root, "readonly", "snp-a"), next]);
+    await rename(d.path("vol-a"), replaced);
+    await rename(next, d.path("vol-a"));
+    assert.deepEqual(await d.cleanup(), ["vol-a@replaced"]);
+    assert.equal(await content(), "new");
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  test("BtrfsDriver: an old layer moved aside without its replacement is put back by cleanup()", async () => {
+    const { pool, d, replaced, content, leftovers } = await restoreFixture();
+    await using _ = pool;
+    await rename(d.path("vol-a"), replaced);
+    await d.cleanup();
+    assert.equal(await content(), "old");
+    assert.deepEqual(await leftovers(), []);
   });
 }

@@ -1,10 +1,15 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import type { Dirent } from "node:fs";
 import { chown, lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { createInterface } from "node:readline";
 import { ExecError, run } from "../../lib/exec.ts";
 import { restrictToGroup, unmountBelow } from "../../lib/mounts.ts";
 import {
   assertLayerId,
   type CreateOptions,
+  type LayerDiff,
   type LayerEntry,
   LayerExistsError,
   LayerNotFoundError,
@@ -15,8 +20,18 @@ import {
 } from "../driver.ts";
 import { btrfs } from "./commands.ts";
 import { parseQgroupShow, parseSubvolumeList, type SubvolumeRow } from "./parse.ts";
+import { finishDiff, SendDumpReader } from "./send-dump.ts";
 
 const STATES: readonly LayerState[] = ["writable", "readonly", "tmp", "trash"];
+/**
+ * Suffixes of a restore's two internal entries: `tmp/<id>@restore` holds the new content
+ * until it is renamed into place, `trash/<id>@replaced` the old content until it is
+ * deleted. `@` is never part of a layer id, so they cannot clash with a layer.
+ */
+const RESTORING = "@restore";
+const REPLACED = "@replaced";
+/** How many paths under moved folders `diff()` lists before it gives up (truncated). */
+const MOVED_WALK_CAP = 100_000;
 
 /**
  * Layers as btrfs subvolumes under `<root>/{writable,readonly,tmp,trash}/<id>`, sizes and
@@ -73,6 +88,10 @@ export class BtrfsDriver implements StorageDriver {
     return this.#at(state, id);
   }
 
+  pathOf(id: string): Promise<string> {
+    return this.#livePath(id);
+  }
+
   async has(id: string): Promise<boolean> {
     const state = await this.#stateOf(id);
     return state === "writable" || state === "readonly";
@@ -100,6 +119,52 @@ export class BtrfsDriver implements StorageDriver {
   async snapshot(source: string, id: string): Promise<void> {
     if ((await this.#stateOf(id)) !== null) throw new LayerExistsError(id);
     await run(btrfs.snapshot(await this.#livePath(source), this.#at("readonly", id), true));
+  }
+
+  /**
+   * Four steps, each leaving a state `cleanup()` can tell apart: (1) a writable snapshot of
+   * `snapshot` with the capacity in `tmp/<id>@restore`; (2) the live layer renamed to
+   * `trash/<id>@replaced`; (3) the new one renamed into place; (4) the old one deleted.
+   * A crash after (1) is undone (the restore never happened); after (2) it is finished.
+   */
+  async restore(
+    id: string,
+    snapshot: string,
+    options: { capacityBytes?: number | undefined } = {},
+  ): Promise<void> {
+    const live = this.#at("writable", id);
+    if (!(await exists(live))) throw new LayerNotFoundError(id);
+    const source = this.#at("readonly", snapshot);
+    if (!(await exists(source))) {
+      if (await this.has(snapshot))
+        throw new Error(`Layer ${JSON.stringify(snapshot)} is not read-only`);
+      throw new LayerNotFoundError(snapshot);
+    }
+    const next = join(this.#root, "tmp", `${id}${RESTORING}`);
+    const old = join(this.#root, "trash", `${id}${REPLACED}`);
+    // Leftovers of an earlier attempt that failed without a crash (cleanup runs only at
+    // start); with the live layer in place, neither holds anything that is still needed.
+    for (const leftover of [next, old]) {
+      if (await exists(leftover)) await this.#deleteTree(leftover);
+    }
+    await run(btrfs.snapshot(source, next, false));
+    try {
+      if (options.capacityBytes !== undefined)
+        await run(btrfs.qgroupLimit(options.capacityBytes, next));
+      await rename(live, old);
+    } catch (err) {
+      await this.#deleteTree(next).catch(() => {});
+      throw err;
+    }
+    try {
+      await rename(next, live);
+    } catch (err) {
+      await rename(old, live).catch(() => {}); // else cleanup() puts it back on the next start
+      await this.#deleteTree(next).catch(() => {});
+      throw err;
+    }
+    // The restore is done; an old copy that cannot be deleted now is deleted by cleanup().
+    await this.#deleteTree(old).catch(() => {});
   }
 
   async setCapacity(id: string, bytes: number | null): Promise<void> {
@@ -153,9 +218,45 @@ export class BtrfsDriver implements StorageDriver {
   async list(): Promise<LayerEntry[]> {
     const out: LayerEntry[] = [];
     for (const state of STATES) {
-      for (const id of await readdir(join(this.#root, state))) out.push({ id, state });
+      for (const id of await readdir(join(this.#root, state))) {
+        // A restore's internal entries are not layers; cleanup() settles them.
+        if (!id.includes("@")) out.push({ id, state });
+      }
     }
     return out;
+  }
+
+  async diff(
+    base: string,
+    target: string,
+    options: { limit?: number | undefined } = {},
+  ): Promise<LayerDiff> {
+    const basePath = await this.#readOnlyPath(base);
+    const targetPath = await this.#readOnlyPath(target);
+    const reader = new SendDumpReader();
+    await sendDump(basePath, targetPath, (line) => reader.push(line));
+    const changes = reader.changes();
+    // The stream names a moved folder once; list what is under it on both sides.
+    const movedRemoved: string[] = [];
+    const movedAdded: string[] = [];
+    let budget = MOVED_WALK_CAP;
+    for (const m of changes.moved) {
+      budget -= await walk(basePath, m.from, movedRemoved, budget);
+      budget -= await walk(targetPath, m.to, movedAdded, budget);
+    }
+    const result = finishDiff(
+      changes,
+      { removed: movedRemoved, added: movedAdded },
+      options.limit ?? Number.POSITIVE_INFINITY,
+    );
+    return { ...result, truncated: result.truncated || budget <= 0 };
+  }
+
+  async #readOnlyPath(id: string): Promise<string> {
+    const path = this.#at("readonly", id);
+    if (await exists(path)) return path;
+    if (await this.has(id)) throw new Error(`Layer ${JSON.stringify(id)} is not read-only`);
+    throw new LayerNotFoundError(id);
   }
 
   async usage(): Promise<Map<string, LayerUsage>> {
@@ -179,9 +280,30 @@ export class BtrfsDriver implements StorageDriver {
 
   async cleanup(): Promise<string[]> {
     const removed: string[] = [];
-    for (const id of await readdir(join(this.#root, "tmp"))) {
-      await this.#deleteTree(this.#at("tmp", id));
-      removed.push(id);
+    for (const name of await readdir(join(this.#root, "tmp"))) {
+      const path = join(this.#root, "tmp", name);
+      if (name.endsWith(RESTORING)) {
+        const id = name.slice(0, -RESTORING.length);
+        const replaced = join(this.#root, "trash", `${id}${REPLACED}`);
+        // Past step 2 the old content is out of place and the new one complete: finish.
+        if (!(await exists(this.#at("writable", id))) && (await exists(replaced))) {
+          await rename(path, this.#at("writable", id));
+          continue;
+        }
+      }
+      await this.#deleteTree(path);
+      removed.push(name);
+    }
+    for (const name of await readdir(join(this.#root, "trash"))) {
+      if (!name.endsWith(REPLACED)) continue;
+      const id = name.slice(0, -REPLACED.length);
+      const path = join(this.#root, "trash", name);
+      // The new content never arrived (it cannot be elsewhere after the loop above): undo.
+      if (!(await exists(this.#at("writable", id)))) await rename(path, this.#at("writable", id));
+      else {
+        await this.#deleteTree(path);
+        removed.push(name);
+      }
     }
     // Deleted subvolumes leave their level-0 qgroups behind.
     await run(btrfs.qgroupClearStale(this.#root)).catch((e: unknown) => {
@@ -194,6 +316,82 @@ export class BtrfsDriver implements StorageDriver {
     const s = await statfs(this.#root);
     return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
   }
+}
+
+/**
+ * Runs `btrfs send --no-data -p <base> <target> | btrfs receive --dump` without a shell
+ * and hands each dump line to `onLine`, so memory stays O(changes).
+ */
+async function sendDump(base: string, target: string, onLine: (line: string) => void) {
+  const send = spawn("btrfs", ["send", "--quiet", "--no-data", "-p", base, target], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LC_ALL: "C" },
+  });
+  const dump = spawn("btrfs", ["receive", "--dump"], {
+    stdio: [send.stdout, "pipe", "pipe"],
+    env: { ...process.env, LC_ALL: "C" },
+  });
+  // The child has its own copy now; ours would never be read, and would keep `send` from closing.
+  send.stdout.destroy();
+  const errors: string[] = [];
+  send.stderr.on("data", (b: Buffer) => errors.push(b.toString()));
+  dump.stderr.on("data", (b: Buffer) => errors.push(b.toString()));
+  const codes = Promise.all([
+    once(send, "close").then(([code]) => code as number | null),
+    once(dump, "close").then(([code]) => code as number | null),
+  ]);
+  let failure: unknown;
+  for await (const line of createInterface({ input: dump.stdout, crlfDelay: Infinity })) {
+    if (failure !== undefined) continue;
+    try {
+      onLine(line);
+    } catch (err) {
+      failure = err;
+      send.kill();
+    }
+  }
+  const [sendCode, dumpCode] = await codes;
+  if (failure !== undefined) throw failure;
+  if (sendCode !== 0 || dumpCode !== 0) {
+    throw new ExecError(
+      ["btrfs", "send", "--no-data", "-p", base, target, "|", "btrfs", "receive", "--dump"],
+      sendCode !== 0 ? sendCode : dumpCode,
+      errors.join(""),
+    );
+  }
+}
+
+/**
+ * Appends the paths under `rel` in the tree at `root` (relative, `a/b`) to `out`, at most
+ * `budget` of them; returns how many it added. Never follows symlinks: `readdir` reports
+ * each entry's own type, and only real directories are entered.
+ */
+async function walk(root: string, rel: string, out: string[], budget: number): Promise<number> {
+  // A moved symlink to a host folder must not be listed through: only a real folder, reached
+  // through real folders, is walked.
+  const parts = rel.split("/");
+  for (let i = 1; i <= parts.length; i++) {
+    const s = await lstat(join(root, ...parts.slice(0, i))).catch(() => null);
+    if (!s?.isDirectory()) return 0;
+  }
+  let added = 0;
+  const queue = [rel];
+  while (queue.length && added < budget) {
+    const dir = queue.pop()!;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(join(root, dir), { withFileTypes: true });
+    } catch {
+      continue; // unreadable: nothing to list below it
+    }
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      out.push(path);
+      if (++added >= budget) break;
+      if (e.isDirectory()) queue.push(path);
+    }
+  }
+  return added;
 }
 
 async function exists(path: string): Promise<boolean> {
