@@ -84,6 +84,9 @@ export class BtrfsHelper {
     const child = this.#child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    // Idle, the child and its pipes do not keep the event loop alive; waiting for it must.
+    child.ref();
+    this.#setRef(true);
     child.stdin?.end();
     await exited;
   }
