@@ -40,8 +40,10 @@ if [[ ! -x node_modules/.bin/node || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]
   echo "$want" >"$stamp"
 fi
 
-# The sandbox agent (static C, PID 1 of every sandbox); silent when up to date.
+# The sandbox agent (static C, PID 1 of every sandbox) and the daemon's btrfs co-process;
+# silent when up to date.
 bash packages/agent/build.sh
+bash packages/btrfs-helper/build.sh
 
 version="$(node_modules/.bin/node --version)"
 if [[ "$version" != v24.* ]]; then

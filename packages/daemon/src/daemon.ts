@@ -85,6 +85,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
   });
   stack.defer(() => pool.close());
   const driver = await BtrfsDriver.open(pool.root, { accessGid: SANDBOX_ID_BASE });
+  stack.defer(() => driver.close());
 
   const db = openDatabase(join(config.dataDir, "strata.db"));
   stack.defer(() => db.close());

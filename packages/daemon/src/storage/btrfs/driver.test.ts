@@ -108,4 +108,22 @@ if (!canUseBtrfs) {
     assert.equal(await content(), "old");
     assert.deepEqual(await leftovers(), []);
   });
+
+  test("BtrfsDriver: a killed helper fails the call in flight, and the next call starts a new one", async () => {
+    await using pool = await tempPool();
+    const d = await BtrfsDriver.open(pool.root);
+    await d.create("vol-a");
+    const first = d.helperPid;
+    assert.ok(first);
+    process.kill(first, "SIGKILL");
+    // The kill may land before or after this snapshot's ioctl: either it fails with the
+    // helper's death or it is done; the driver's state stays consistent either way.
+    await d.snapshot("vol-a", "snp-a").catch((err: Error) => {
+      assert.match(err.message, /btrfs helper stopped/);
+    });
+    await d.create("vol-b", { from: "vol-a" });
+    assert.notEqual(d.helperPid, first);
+    assert.equal(await d.has("vol-b"), true);
+    await d.close();
+  });
 }

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import type { Dirent } from "node:fs";
-import { chown, lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
+import { constants, type Dirent } from "node:fs";
+import { access, chown, lstat, mkdir, readdir, rename, statfs } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { ExecError, run } from "../../lib/exec.ts";
@@ -19,6 +19,7 @@ import {
   type StorageInfo,
 } from "../driver.ts";
 import { btrfs } from "./commands.ts";
+import { BtrfsHelper, BtrfsHelperError, DEFAULT_HELPER_PATH } from "./helper.ts";
 import { parseQgroupShow, parseSubvolumeList, type SubvolumeRow } from "./parse.ts";
 import { finishDiff, SendDumpReader } from "./send-dump.ts";
 
@@ -39,15 +40,22 @@ const MOVED_WALK_CAP = 100_000;
  * subvolume creation plus the qgroup limit is two steps; read-only snapshots are made at
  * their final path directly, since a snapshot ioctl is atomic and btrfs refuses to rename a
  * read-only subvolume to another directory (EROFS).
+ *
+ * Snapshots, creates, deletes and limits are ioctls run by the `strata-btrfs` co-process
+ * ({@link BtrfsHelper}); listings and qgroup figures still come from btrfs-progs. Deletes do
+ * not wait for a transaction commit: a delete lost in a crash brings back a layer nothing
+ * owns, which the start-up reconcile removes.
  */
 export class BtrfsDriver implements StorageDriver {
   readonly info: StorageInfo = { name: "btrfs", quotas: true, cheapClone: true };
   readonly #root: string;
   readonly #rootName: string;
+  readonly #helper: BtrfsHelper;
 
-  private constructor(root: string) {
+  private constructor(root: string, helper: BtrfsHelper) {
     this.#root = root;
     this.#rootName = basename(root);
+    this.#helper = helper;
   }
 
   /**
@@ -55,14 +63,33 @@ export class BtrfsDriver implements StorageDriver {
    * quotas enabled. `accessGid` may traverse to live layers (not list them); tmp and trash
    * stay root's alone.
    */
-  static async open(root: string, options: { accessGid?: number } = {}): Promise<BtrfsDriver> {
+  static async open(
+    root: string,
+    options: { accessGid?: number; helperPath?: string } = {},
+  ): Promise<BtrfsDriver> {
     for (const s of STATES) {
       await mkdir(join(root, s), { recursive: true, mode: 0o700 });
       if (options.accessGid !== undefined && (s === "writable" || s === "readonly")) {
         await restrictToGroup(join(root, s), options.accessGid);
       }
     }
-    return new BtrfsDriver(root);
+    const helperPath = options.helperPath ?? DEFAULT_HELPER_PATH;
+    await access(helperPath, constants.X_OK).catch(() => {
+      throw new Error(
+        `The btrfs helper is not built at ${helperPath}: run scripts/bootstrap.sh (or packages/btrfs-helper/build.sh)`,
+      );
+    });
+    return new BtrfsDriver(root, new BtrfsHelper({ path: helperPath }));
+  }
+
+  /** Stops the helper co-process (it also dies with the daemon). */
+  close(): Promise<void> {
+    return this.#helper.close();
+  }
+
+  /** The helper's process id, while one runs (tests kill it to check recovery). */
+  get helperPid(): number | undefined {
+    return this.#helper.pid;
   }
 
   path(id: string): string {
@@ -101,14 +128,14 @@ export class BtrfsDriver implements StorageDriver {
     if ((await this.#stateOf(id)) !== null) throw new LayerExistsError(id);
     const tmp = this.#at("tmp", id);
     if (options.from !== undefined) {
-      await run(btrfs.snapshot(await this.#livePath(options.from), tmp, false));
+      await this.#helper.call("snap", [await this.#livePath(options.from), tmp, "0"]);
     } else {
-      await run(btrfs.subvolumeCreate(tmp));
+      await this.#helper.call("subvol", [tmp]);
       if (options.owner) await chown(tmp, options.owner.uid, options.owner.gid);
     }
     try {
       if (options.capacityBytes !== undefined)
-        await run(btrfs.qgroupLimit(options.capacityBytes, tmp));
+        await this.#helper.call("limit", [tmp, String(options.capacityBytes)]);
       await rename(tmp, this.#at("writable", id));
     } catch (err) {
       await this.#deleteTree(tmp).catch(() => {});
@@ -118,7 +145,7 @@ export class BtrfsDriver implements StorageDriver {
 
   async snapshot(source: string, id: string): Promise<void> {
     if ((await this.#stateOf(id)) !== null) throw new LayerExistsError(id);
-    await run(btrfs.snapshot(await this.#livePath(source), this.#at("readonly", id), true));
+    await this.#helper.call("snap", [await this.#livePath(source), this.#at("readonly", id), "1"]);
   }
 
   /**
@@ -147,10 +174,10 @@ export class BtrfsDriver implements StorageDriver {
     for (const leftover of [next, old]) {
       if (await exists(leftover)) await this.#deleteTree(leftover);
     }
-    await run(btrfs.snapshot(source, next, false));
+    await this.#helper.call("snap", [source, next, "0"]);
     try {
       if (options.capacityBytes !== undefined)
-        await run(btrfs.qgroupLimit(options.capacityBytes, next));
+        await this.#helper.call("limit", [next, String(options.capacityBytes)]);
       await rename(live, old);
     } catch (err) {
       await this.#deleteTree(next).catch(() => {});
@@ -170,7 +197,7 @@ export class BtrfsDriver implements StorageDriver {
   async setCapacity(id: string, bytes: number | null): Promise<void> {
     const path = this.#at("writable", id);
     if (!(await exists(path))) throw new LayerNotFoundError(id);
-    await run(btrfs.qgroupLimit(bytes, path));
+    await this.#helper.call("limit", [path, bytes === null ? "none" : String(bytes)]);
   }
 
   async trash(id: string): Promise<void> {
@@ -191,10 +218,14 @@ export class BtrfsDriver implements StorageDriver {
    */
   async #deleteTree(path: string): Promise<void> {
     await unmountBelow(path);
-    // The common case has nothing nested: one delete. Listing subvolumes costs another exec.
-    const plain = await run(btrfs.subvolumeDelete([path])).then(
+    // The common case has nothing nested: one delete. Listing subvolumes costs an exec.
+    const plain = await this.#helper.call("destroy", [path]).then(
       () => true,
-      () => false,
+      (err: unknown) => {
+        if (err instanceof BtrfsHelperError && err.code === "ENOENT") return true;
+        if (err instanceof BtrfsHelperError && err.code === "ENOTEMPTY") return false;
+        throw err;
+      },
     );
     if (plain) return;
     const rel = relativeTail(path);
@@ -204,10 +235,10 @@ export class BtrfsDriver implements StorageDriver {
     for (const s of nested) {
       const idx = s.path.indexOf(`${rel}/`);
       const abs = join(path, s.path.slice(idx + rel.length + 1));
-      await run(btrfs.setReadOnly(abs, false)).catch(() => {});
-      await run(btrfs.subvolumeDelete([abs]));
+      await this.#helper.call("readonly", [abs, "0"]).catch(() => {});
+      await this.#helper.call("destroy", [abs]);
     }
-    await run(btrfs.subvolumeDelete([path]));
+    await this.#helper.call("destroy", [path]);
   }
 
   async #subvolumes(): Promise<SubvolumeRow[]> {
@@ -262,7 +293,7 @@ export class BtrfsDriver implements StorageDriver {
   async usage(): Promise<Map<string, LayerUsage>> {
     // qgroup numbers are updated at transaction commit; without a sync a file written a
     // moment ago would not be counted yet.
-    await run(btrfs.sync(this.#root));
+    await this.#helper.call("sync", [this.#root]);
     const [subvols, qgroups] = await Promise.all([
       this.#subvolumes(),
       run(btrfs.qgroupShow(this.#root)).then((r) => parseQgroupShow(r.stdout)),

@@ -1,0 +1,282 @@
+/*
+ * strata-btrfs: the daemon's btrfs hands. One long-lived co-process of stratad that turns
+ * requests on stdin into btrfs ioctls and answers on stdout, so that creating, snapshotting
+ * and deleting a subvolume costs an ioctl instead of an exec of btrfs-progs.
+ *
+ * The protocol (docs/btrfs-helper.md) is one line per message, fields separated by TAB:
+ *
+ *   request:  <id> TAB <op> [TAB <arg>]...  LF
+ *   answer:   <id> TAB ok LF  |  <id> TAB err TAB <errno> TAB <message> LF
+ *
+ * Every request runs on a thread of its own, so a snapshot waiting for its transaction
+ * commit does not hold back a delete; answers come in completion order, matched by id.
+ * At EOF on stdin (the daemon is gone) the helper waits for running requests and exits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/btrfs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define MAX_LINE 16384
+#define MAX_ARGS 6
+
+struct request {
+  char *line; /* owns the argument strings */
+  char *id;
+  char *op;
+  char *args[MAX_ARGS];
+  int nargs;
+};
+
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t run_done = PTHREAD_COND_INITIALIZER;
+static int running;
+
+static void answer(const char *id, int err, const char *what) {
+  char buf[1024];
+  int n = err == 0 ? snprintf(buf, sizeof buf, "%s\tok\n", id)
+                   : snprintf(buf, sizeof buf, "%s\terr\t%d\t%s: %s\n", id, err, what,
+                              strerror(err));
+  if (n < 0) return;
+  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1, buf[n - 1] = '\n';
+  pthread_mutex_lock(&out_lock);
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = write(STDOUT_FILENO, p, (size_t)n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) _exit(1); /* the daemon is gone */
+    p += w;
+    n -= (int)w;
+  }
+  pthread_mutex_unlock(&out_lock);
+}
+
+/* Splits "dir/name" into an O_DIRECTORY fd of dir and name; -errno on failure. */
+static int open_parent(const char *path, const char **name) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL || slash[1] == '\0' || strlen(slash + 1) > BTRFS_SUBVOL_NAME_MAX)
+    return -EINVAL;
+  *name = slash + 1;
+  char dir[PATH_MAX];
+  size_t len = slash == path ? 1 : (size_t)(slash - path);
+  if (len >= sizeof dir) return -ENAMETOOLONG;
+  memcpy(dir, path, len);
+  dir[len] = '\0';
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+static int parse_u64(const char *s, uint64_t *v) {
+  if (*s < '0' || *s > '9') return EINVAL;
+  errno = 0;
+  char *end;
+  unsigned long long x = strtoull(s, &end, 10);
+  if (errno || *end) return EINVAL;
+  *v = x;
+  return 0;
+}
+
+/* snap <source> <dest> <readonly 0|1> */
+static int op_snap(struct request *r, const char **what) {
+  *what = "snapshot";
+  if (r->nargs != 3) return EINVAL;
+  int src = open(r->args[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (src < 0) return errno;
+  const char *name;
+  int dir = open_parent(r->args[1], &name);
+  if (dir < 0) {
+    close(src);
+    return -dir;
+  }
+  struct btrfs_ioctl_vol_args_v2 a;
+  memset(&a, 0, sizeof a);
+  a.fd = src;
+  a.flags = strcmp(r->args[2], "1") == 0 ? BTRFS_SUBVOL_RDONLY : 0;
+  strcpy(a.name, name);
+  int e = ioctl(dir, BTRFS_IOC_SNAP_CREATE_V2, &a) < 0 ? errno : 0;
+  close(src);
+  close(dir);
+  return e;
+}
+
+/* subvol <path> */
+static int op_subvol(struct request *r, const char **what) {
+  *what = "subvolume create";
+  if (r->nargs != 1) return EINVAL;
+  const char *name;
+  int dir = open_parent(r->args[0], &name);
+  if (dir < 0) return -dir;
+  struct btrfs_ioctl_vol_args_v2 a;
+  memset(&a, 0, sizeof a);
+  strcpy(a.name, name);
+  int e = ioctl(dir, BTRFS_IOC_SUBVOL_CREATE_V2, &a) < 0 ? errno : 0;
+  close(dir);
+  return e;
+}
+
+/* destroy <path>: deletes a subvolume without waiting for a transaction commit. */
+static int op_destroy(struct request *r, const char **what) {
+  *what = "subvolume delete";
+  if (r->nargs != 1) return EINVAL;
+  const char *name;
+  int dir = open_parent(r->args[0], &name);
+  if (dir < 0) return -dir;
+  struct btrfs_ioctl_vol_args_v2 a;
+  memset(&a, 0, sizeof a);
+  strcpy(a.name, name);
+  int e = ioctl(dir, BTRFS_IOC_SNAP_DESTROY_V2, &a) < 0 ? errno : 0;
+  close(dir);
+  return e;
+}
+
+/* limit <path> <bytes|none>: the referenced-bytes limit of the subvolume's qgroup. */
+static int op_limit(struct request *r, const char **what) {
+  *what = "qgroup limit";
+  if (r->nargs != 2) return EINVAL;
+  struct btrfs_ioctl_qgroup_limit_args a;
+  memset(&a, 0, sizeof a);
+  a.qgroupid = 0; /* the qgroup of the subvolume the fd is in */
+  a.lim.flags = BTRFS_QGROUP_LIMIT_MAX_RFER;
+  if (strcmp(r->args[1], "none") == 0) a.lim.max_rfer = (uint64_t)-1;
+  else if (parse_u64(r->args[1], (uint64_t *)&a.lim.max_rfer)) return EINVAL;
+  int fd = open(r->args[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int e = ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, &a) < 0 ? errno : 0;
+  close(fd);
+  return e;
+}
+
+/* readonly <path> <0|1>: sets or clears a subvolume's read-only flag. */
+static int op_readonly(struct request *r, const char **what) {
+  *what = "set read-only";
+  if (r->nargs != 2) return EINVAL;
+  int fd = open(r->args[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  uint64_t flags;
+  int e = ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0 ? errno : 0;
+  if (!e) {
+    if (strcmp(r->args[1], "1") == 0) flags |= BTRFS_SUBVOL_RDONLY;
+    else flags &= ~(uint64_t)BTRFS_SUBVOL_RDONLY;
+    e = ioctl(fd, BTRFS_IOC_SUBVOL_SETFLAGS, &flags) < 0 ? errno : 0;
+  }
+  close(fd);
+  return e;
+}
+
+/* sync <path>: commits the filesystem's transaction (qgroup numbers are updated then). */
+static int op_sync(struct request *r, const char **what) {
+  *what = "sync";
+  if (r->nargs != 1) return EINVAL;
+  int fd = open(r->args[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int e = ioctl(fd, BTRFS_IOC_SYNC, NULL) < 0 ? errno : 0;
+  close(fd);
+  return e;
+}
+
+static const struct {
+  const char *name;
+  int (*run)(struct request *, const char **);
+} OPS[] = {
+    {"snap", op_snap},     {"subvol", op_subvol},     {"destroy", op_destroy},
+    {"limit", op_limit},   {"readonly", op_readonly}, {"sync", op_sync},
+};
+
+static void *serve(void *arg) {
+  struct request *r = arg;
+  const char *what = r->op;
+  int e = ENOSYS;
+  for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++) {
+    if (strcmp(OPS[i].name, r->op) == 0) {
+      e = OPS[i].run(r, &what);
+      break;
+    }
+  }
+  answer(r->id, e, what);
+  free(r->line);
+  free(r);
+  pthread_mutex_lock(&run_lock);
+  if (--running == 0) pthread_cond_signal(&run_done);
+  pthread_mutex_unlock(&run_lock);
+  return NULL;
+}
+
+/* Splits a line (without its LF) into id, op and args; false when it has no id and op. */
+static bool parse(char *line, struct request *r) {
+  r->line = line;
+  r->nargs = 0;
+  char *fields[2 + MAX_ARGS + 1];
+  int n = 0;
+  for (char *p = line;;) {
+    if (n == (int)(sizeof fields / sizeof fields[0])) return false;
+    fields[n++] = p;
+    char *tab = strchr(p, '\t');
+    if (tab == NULL) break;
+    *tab = '\0';
+    p = tab + 1;
+  }
+  if (n < 2 || fields[0][0] == '\0') return false;
+  r->id = fields[0];
+  r->op = fields[1];
+  for (int i = 2; i < n; i++) r->args[r->nargs++] = fields[i];
+  return true;
+}
+
+int main(void) {
+  /* Dies with the daemon even if stdin stays open in some other process. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  signal(SIGPIPE, SIG_IGN);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+
+  static char buf[MAX_LINE];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf + len, sizeof buf - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+    size_t start = 0;
+    for (char *nl; (nl = memchr(buf + start, '\n', len - start)) != NULL;) {
+      size_t linelen = (size_t)(nl - (buf + start));
+      char *line = malloc(linelen + 1);
+      struct request *r = malloc(sizeof *r);
+      if (line == NULL || r == NULL) return 1;
+      memcpy(line, buf + start, linelen);
+      line[linelen] = '\0';
+      start += linelen + 1;
+      if (!parse(line, r)) {
+        fprintf(stderr, "strata-btrfs: malformed request\n");
+        return 2;
+      }
+      pthread_mutex_lock(&run_lock);
+      running++;
+      pthread_mutex_unlock(&run_lock);
+      pthread_t t;
+      if (pthread_create(&t, &attr, serve, r) != 0) serve(r);
+    }
+    memmove(buf, buf + start, len - start);
+    len -= start;
+    if (len == sizeof buf) {
+      fprintf(stderr, "strata-btrfs: request longer than %d bytes\n", MAX_LINE);
+      return 2;
+    }
+  }
+  pthread_mutex_lock(&run_lock);
+  while (running > 0) pthread_cond_wait(&run_done, &run_lock);
+  pthread_mutex_unlock(&run_lock);
+  return 0;
+}

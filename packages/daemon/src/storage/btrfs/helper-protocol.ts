@@ -1,0 +1,60 @@
+/**
+ * Pure encoding of the btrfs helper's line protocol (docs/btrfs-helper.md): one request
+ * per line, `<id> TAB <op> TAB <arg>...`, answered by `<id> TAB ok` or
+ * `<id> TAB err TAB <errno> TAB <message>`, in completion order.
+ */
+import { constants } from "node:os";
+
+export type HelperOp = "snap" | "subvol" | "destroy" | "limit" | "readonly" | "sync";
+
+/** Longest request line the helper accepts, LF included. */
+export const MAX_REQUEST_BYTES = 16384;
+
+export type HelperAnswer =
+  | { id: number; ok: true }
+  | { id: number; ok: false; errno: number; code: string; message: string };
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The errno name of a Linux errno number (`ENOENT`), or `E<n>` for one Node does not know. */
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `E${n}`;
+}
+
+/**
+ * One request line. Arguments are paths and numbers that the driver builds from its root
+ * and opaque ids; a TAB, LF or NUL in one cannot be framed, so it is refused here.
+ */
+export function encodeRequest(id: number, op: HelperOp, args: readonly string[]): string {
+  for (const a of args) {
+    if (/[\t\n\0]/.test(a))
+      throw new Error(
+        `Cannot send ${JSON.stringify(a)} to the btrfs helper: it contains a TAB, LF or NUL`,
+      );
+  }
+  const line = `${[String(id), op, ...args].join("\t")}\n`;
+  if (Buffer.byteLength(line) > MAX_REQUEST_BYTES)
+    throw new Error(`Cannot send a ${op} request to the btrfs helper: its paths are too long`);
+  return line;
+}
+
+/** Parses one answer line (without its LF); throws on anything the helper never sends. */
+export function parseAnswer(line: string): HelperAnswer {
+  const f = line.split("\t");
+  const id = Number(f[0]);
+  if (!/^[0-9]+$/.test(f[0] ?? "") || !Number.isSafeInteger(id))
+    throw new Error(`Malformed answer from the btrfs helper: ${JSON.stringify(line)}`);
+  if (f[1] === "ok" && f.length === 2) return { id, ok: true };
+  if (f[1] === "err" && f.length >= 4 && /^[0-9]+$/.test(f[2]!)) {
+    const errno = Number(f[2]);
+    return { id, ok: false, errno, code: errnoName(errno), message: f.slice(3).join("\t") };
+  }
+  throw new Error(`Malformed answer from the btrfs helper: ${JSON.stringify(line)}`);
+}
+
+/** Splits a chunk of output into complete lines, keeping the unfinished tail. */
+export function splitLines(pending: string, chunk: string): { lines: string[]; rest: string } {
+  const parts = (pending + chunk).split("\n");
+  const rest = parts.pop() ?? "";
+  return { lines: parts, rest };
+}
