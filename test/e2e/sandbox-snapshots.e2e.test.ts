@@ -311,6 +311,39 @@ describe("snapshots of running sandboxes, schedules, retention, pause and persis
     }
   });
 
+  test("a snapshot of a volume in use freezes the sandbox using it only for the copy", async () => {
+    const vol = (
+      await d.api<{ id: string }>("POST", "/v1/volumes", {
+        slug: "frozen-vol",
+        region: "local",
+        capacity: "1GB",
+        from: "builtin:debian-13",
+      })
+    ).body;
+    await waitFor("the volume", async () => {
+      const v = (await d.api<{ status: string }>("GET", `/v1/volumes/${vol.id}`)).body;
+      return v.status === "ready" ? true : undefined;
+    });
+    const sbx = await create({ root: vol.id });
+    await ticker(sbx.id);
+    await sh(sbx.id, "echo in-volume > /root/v");
+    const snap = await d.api<Snapshot>("POST", `/v1/volumes/${vol.id}/snapshots`, {
+      slug: "frozen-vol-1",
+    });
+    assert.equal(snap.status, 201, JSON.stringify(snap.body));
+    const thawed = d.logs.filter(
+      (l) => l.msg === "Thawed the sandbox after a copy of its volume" && l.sandbox === sbx.id,
+    );
+    assert.equal(thawed.length, 1, "the sandbox was frozen for the copy, then thawed");
+    assert.equal((await d.api<Sandbox>("GET", `/v1/sandboxes/${sbx.id}`)).body.status, "ready");
+    const n = await ticks(sbx.id);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok((await ticks(sbx.id)) > n, "its processes run on");
+    const restored = await create({ fromSnapshot: "frozen-vol-1" });
+    assert.equal((await sh(restored.id, "cat /root/v")).trim(), "in-volume");
+    for (const id of [sbx.id, restored.id]) await d.api("DELETE", `/v1/sandboxes/${id}`);
+  });
+
   test("snapshot schedules are validated", async () => {
     for (const body of [
       { snapshotMode: "automatic" },

@@ -136,6 +136,8 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     orgs,
     events,
     restores,
+    // A volume attached to a running sandbox is snapshotted with that sandbox frozen.
+    quiesce: (volumeId) => sandboxes.quiesceVolume(volumeId),
   });
 
   const moved = await prepareCgroups();
@@ -257,7 +259,13 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
       events,
       io,
       snapshotFiles: new SnapshotFiles({ snapshots: repos.snapshots, driver }),
-      snapshotDiff: new SnapshotDiffService({ ...repos, driver, locks, log }),
+      snapshotDiff: new SnapshotDiffService({
+        ...repos,
+        driver,
+        locks,
+        log,
+        quiesce: (volumeId) => sandboxes.quiesceVolume(volumeId),
+      }),
       doctor: async () =>
         evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),
     },

@@ -12,6 +12,7 @@ import type { SandboxesRepo, SandboxRow } from "../db/sandboxes-repo.ts";
 import type { SnapshotRow, SnapshotsRepo } from "../db/snapshots-repo.ts";
 import type { VolumeRow, VolumesRepo } from "../db/volumes-repo.ts";
 import { q, StrataError } from "../errors.ts";
+import { run } from "../lib/exec.ts";
 import { newId } from "../lib/ids.ts";
 import type { InFlight } from "../lib/in-flight.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
@@ -568,6 +569,44 @@ export class SandboxService {
     } finally {
       await d.launcher.thaw(sandboxId);
     }
+  }
+
+  /**
+   * Holds a volume still for the instant of a copy: the sandbox it is attached to (if any,
+   * and if running) is frozen until the returned handle is disposed. Dirty data is flushed
+   * before the freeze, so the frozen copy has little left to write.
+   */
+  async quiesceVolume(volumeId: string): Promise<AsyncDisposable> {
+    const d = this.#d;
+    const sandboxId = d.volumes.byId(volumeId)?.attached_to;
+    if (!sandboxId || !this.#live.has(sandboxId)) return { [Symbol.asyncDispose]: async () => {} };
+    await run(["sync", "-f", d.driver.path(volumeId)]);
+    const lock = await d.locks.acquire(sandboxId);
+    const row = d.sandboxes.byId(sandboxId);
+    // Paused is frozen already; starting or stopping has nothing that writes yet or any more.
+    if (row?.status !== "ready" || !this.#live.has(sandboxId)) {
+      return { [Symbol.asyncDispose]: async () => lock[Symbol.dispose]() };
+    }
+    try {
+      await d.launcher.freeze(sandboxId);
+    } catch (err) {
+      lock[Symbol.dispose]();
+      throw err;
+    }
+    const t0 = performance.now();
+    return {
+      [Symbol.asyncDispose]: async () => {
+        try {
+          await d.launcher.thaw(sandboxId);
+        } finally {
+          lock[Symbol.dispose]();
+        }
+        d.log.info(
+          { sandbox: sandboxId, volume: volumeId, frozenMs: performance.now() - t0 },
+          "Thawed the sandbox after a copy of its volume",
+        );
+      },
+    };
   }
 
   /** Fails with the right 409 unless the sandbox is ready. */
