@@ -135,7 +135,8 @@ export class SnapshotService {
   async view(id: string): Promise<Snapshot> {
     const row = this.#d.snapshots.byId(id);
     if (!row) throw new StrataError("snapshot_not_found", `Snapshot ${q(id)} not found`);
-    const usage = (await this.#d.driver.usage()).get(row.id);
+    // Only a ready snapshot has data to measure; polling one being created stays cheap.
+    const usage = row.status === "ready" ? (await this.#d.driver.usage()).get(row.id) : undefined;
     return snapshotView(row, usage);
   }
 
@@ -147,7 +148,9 @@ export class SnapshotService {
       kind: query.kind,
       sandboxId: query.sandbox,
     });
-    const usage = page.items.length ? await this.#d.driver.usage() : new Map();
+    const usage = page.items.some((r) => r.status === "ready")
+      ? await this.#d.driver.usage()
+      : new Map();
     return {
       items: page.items.map((r) => snapshotView(r, usage.get(r.id))),
       nextCursor: page.nextCursor,
