@@ -41,6 +41,9 @@ export interface SandboxServiceDeps {
   portUrl: (sandboxId: string, port: number) => string;
 }
 
+/** Sandbox state describes processes a power loss ends anyway: its commits skip the fsync. */
+const EPHEMERAL = { durable: false } as const;
+
 type Root =
   | { kind: "volume"; volume: VolumeRow }
   | { kind: "snapshot"; id: string; slug: string }
@@ -130,20 +133,28 @@ export class SandboxService {
     if (new Set(attachIds).size !== attachIds.length) {
       throw new StrataError("volume_in_use", "Cannot use the same volume twice in one sandbox");
     }
-    transaction(d.db, () => {
-      const taken = d.volumes.attach(attachIds, id);
-      if (taken)
-        throw new StrataError(
-          "volume_in_use",
-          `Cannot attach volume ${q(taken.slug)}: it is already attached to sandbox ${taken.attached_to}`,
-        );
-      d.sandboxes.insert(row);
-    });
+    transaction(
+      d.db,
+      () => {
+        const taken = d.volumes.attach(attachIds, id);
+        if (taken)
+          throw new StrataError(
+            "volume_in_use",
+            `Cannot attach volume ${q(taken.slug)}: it is already attached to sandbox ${taken.attached_to}`,
+          );
+        d.sandboxes.insert(row);
+      },
+      EPHEMERAL,
+    );
     stack.defer(() => {
-      transaction(d.db, () => {
-        d.volumes.detachAll(id);
-        d.sandboxes.remove(id);
-      });
+      transaction(
+        d.db,
+        () => {
+          d.volumes.detachAll(id);
+          d.sandboxes.remove(id);
+        },
+        EPHEMERAL,
+      );
     });
 
     // The root is made while the launcher sets up the network: neither needs the other.
