@@ -236,8 +236,9 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /**
-   * Kills the sandbox and resolves once every trace of it is gone; its root and mounted
-   * volumes are free again. Killing a stopped sandbox does nothing.
+   * Kills the sandbox and resolves once none of its processes runs; its mounted volumes
+   * are free again (the daemon removes its container, network and ephemeral root right
+   * after). Killing a stopped sandbox does nothing.
    *
    * @example
    * ```ts

@@ -31,8 +31,16 @@ export interface SandboxLauncher {
   /** Throws `invalid_allow_net` for a bad allowNet list, before anything is made. */
   validateAllowNet(allowNet: string[] | undefined): void;
   launch(spec: LaunchSpec): Promise<SandboxHandle>;
-  /** Removes everything `launch` made for `id`. Idempotent. */
-  destroy(id: string): Promise<void>;
+  /**
+   * Ends the sandbox `id` and removes everything `launch` made for it. Resolves once no
+   * process of the sandbox runs any more; its container state, cgroups and network (then
+   * `release`, e.g. deleting an ephemeral root) are removed in the background, and
+   * `settle`, `reconcile` and `close` wait for that. Its address is not handed out again
+   * before its network is gone. Idempotent.
+   */
+  destroy(id: string, options?: { release?: (() => Promise<void>) | undefined }): Promise<void>;
+  /** Resolves once the background removals of ended sandboxes are done. */
+  settle(): Promise<void>;
   /** Removes containers and networks of sandboxes not in `live` (after a crash). */
   reconcile(live: Set<string>): Promise<string[]>;
   /** Releases host state shared by the sandboxes (after the last one ended). */

@@ -331,7 +331,11 @@ export class SandboxService {
     return this.#view(row.id);
   }
 
-  /** Kills the sandbox and waits until every trace of it is gone. */
+  /**
+   * Kills the sandbox: resolves once none of its processes runs and it is marked stopped.
+   * Its container state, network and ephemeral root are removed right after, in the
+   * background.
+   */
   async kill(orgId: string, id: string): Promise<void> {
     const row = this.#find(orgId, id);
     if (row.status === "stopped") return;
@@ -390,12 +394,20 @@ export class SandboxService {
     const live = this.#live.get(id);
     clearTimeout(live?.timer);
     this.#live.delete(id);
-    await d.launcher.destroy(id);
-    if (row.root_kind !== "volume") await d.driver.remove(row.root_layer);
-    transaction(d.db, () => {
-      d.volumes.detachAll(id);
-      d.sandboxes.markStopped(id, reason, new Date().toISOString());
+    // Returns once nothing runs in the sandbox; the container, network and ephemeral root
+    // are removed in the background (the launcher's settle/close/reconcile wait for it).
+    const layer = row.root_layer;
+    await d.launcher.destroy(id, {
+      release: row.root_kind === "volume" ? undefined : () => d.driver.remove(layer),
     });
+    transaction(
+      d.db,
+      () => {
+        d.volumes.detachAll(id);
+        d.sandboxes.markStopped(id, reason, new Date().toISOString());
+      },
+      EPHEMERAL,
+    );
     d.log.info({ sandbox: id, reason }, "Sandbox stopped");
   }
 
@@ -408,9 +420,10 @@ export class SandboxService {
     return { address: live.handle.address, port };
   }
 
-  /** Ends every running sandbox (daemon shutdown). */
+  /** Ends every running sandbox and waits until everything they held is removed (daemon shutdown). */
   async stopAll(reason = "daemon_stopped"): Promise<void> {
     await Promise.allSettled(this.#d.sandboxes.live().map((r) => this.#end(r.id, reason)));
+    await this.#d.launcher.settle();
   }
 
   /**

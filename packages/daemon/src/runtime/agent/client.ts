@@ -333,6 +333,16 @@ export class AgentClient {
     return this.#call(MessageType.FsChmod, payload, `Cannot chmod ${JSON.stringify(path)}`);
   }
 
+  /**
+   * Ends the sandbox through its agent: the agent sees the daemon's side of the
+   * connection end, kills and reaps every process in the sandbox, and exits, closing its
+   * side. Resolves true once it has (nothing of the sandbox runs any more), false if that
+   * took longer than `timeoutMs`; pending operations fail with `agent_gone` either way.
+   */
+  async end(timeoutMs: number): Promise<boolean> {
+    return this.#conn.finish(timeoutMs);
+  }
+
   /** Closes the connection; the agent then kills the sandbox's processes and exits. */
   close(): Promise<void> {
     this.#conn.shutdown(AgentError.gone("the client closed the connection"));
