@@ -212,8 +212,15 @@ async function hostObjects(d: Stratad): Promise<{ objects: Set<string>; nftLines
   const found = new Set<string>();
   const list = async (dir: string) => readdir(dir).catch(() => [] as string[]);
   const p = d.prefix;
-  for (const n of await list("/run/netns")) if (n.startsWith(`${p}-`)) found.add(`netns ${n}`);
-  for (const n of await list("/sys/class/net")) if (n.startsWith(`${p}-`)) found.add(`veth ${n}`);
+  // The daemon keeps a few networks made ahead (netns `<prefix>-pool…`, veth labelled
+  // `sbx_pool…`): they belong to no sandbox, so they are not leftovers.
+  for (const n of await list("/run/netns"))
+    if (n.startsWith(`${p}-`) && !n.startsWith(`${p}-pool`)) found.add(`netns ${n}`);
+  for (const n of await list("/sys/class/net")) {
+    if (!n.startsWith(`${p}-`)) continue;
+    const alias = await readFile(`/sys/class/net/${n}/ifalias`, "utf8").catch(() => "");
+    if (!alias.startsWith("sbx_pool")) found.add(`veth ${n}`);
+  }
   for (const h of await list("/sys/fs/cgroup")) {
     const entries = await readdir(join("/sys/fs/cgroup", h, p), { withFileTypes: true }).catch(
       () => [],
