@@ -90,6 +90,15 @@ describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, 
     await kill(s.id);
   });
 
+  test("seccomp refuses new namespaces in every sandbox, also those started with the filter compiled for an earlier one", async () => {
+    for (const s of [await create(), await create(), await create()]) {
+      const r = await sh(s.id, "unshare -U true; echo unshare=$?");
+      assert.match(r.out, /unshare=1/, `${s.id}: ${r.out} ${r.err}`);
+      assert.match(r.err, /Operation not permitted/);
+      await kill(s.id);
+    }
+  });
+
   test("ending a sandbox removes its container, network, ephemeral root, bundle and cgroup", async () => {
     const s = await create();
     const prefix = derivePrefix(d.dataDir);

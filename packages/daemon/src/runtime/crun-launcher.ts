@@ -6,7 +6,7 @@ import { AgentClient } from "./agent/client.ts";
 import type { CrunRuntime } from "./crun.ts";
 import { removeCgroupParent } from "./host-setup.ts";
 import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
-import { buildSandboxSpec } from "./oci-spec.ts";
+import { buildSandboxSpec, seccompKey, withCompiledSeccomp } from "./oci-spec.ts";
 import type { InitProcess } from "./proc-stat.ts";
 
 /** How long an agent gets to end its sandbox before crun kills it. */
@@ -31,6 +31,8 @@ export class CrunLauncher implements SandboxLauncher {
   readonly #o: CrunLauncherOptions;
   readonly #agents = new Map<string, AgentClient>();
   readonly #inits = new Map<string, InitProcess>();
+  /** crun's compiled seccomp filter by profile (see `withCompiledSeccomp`). */
+  readonly #compiled = new Map<string, Buffer>();
   readonly #teardowns = new Set<Promise<void>>();
 
   constructor(options: CrunLauncherOptions) {
@@ -55,7 +57,7 @@ export class CrunLauncher implements SandboxLauncher {
 
     const hostname = spec.id.replace(/^sbx_/, "sbx-").slice(0, 16);
     const bundle = o.crun.bundleDir(spec.id);
-    const config = buildSandboxSpec({
+    const base = buildSandboxSpec({
       id: spec.id,
       hostname,
       rootPath: spec.rootPath,
@@ -72,6 +74,9 @@ export class CrunLauncher implements SandboxLauncher {
       nofile: o.nofile,
       env: {},
     });
+    const profile = seccompKey(base);
+    const bpf = this.#compiled.get(profile);
+    const config = bpf ? withCompiledSeccomp(base, bpf) : base;
     await o.crun.writeBundle(spec.id, config, {
       "resolv.conf": net.resolvConf,
       hosts: `127.0.0.1\tlocalhost\n${net.address}\t${hostname}\n`,
@@ -90,6 +95,10 @@ export class CrunLauncher implements SandboxLauncher {
     this.#agents.set(spec.id, agent);
     const init = await o.crun.init(spec.id);
     if (init) this.#inits.set(spec.id, init);
+    if (!bpf) {
+      const compiled = await o.crun.compiledSeccomp(spec.id);
+      if (compiled) this.#compiled.set(profile, compiled);
+    }
     stack.move();
     return { address: net.address, agent, exited: agent.closed };
   }

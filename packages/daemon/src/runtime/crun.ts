@@ -88,6 +88,13 @@ export class CrunRuntime {
     return { socket, started };
   }
 
+  /** The seccomp program crun compiled for a running container (in its root-only state). */
+  async compiledSeccomp(id: string): Promise<Buffer | undefined> {
+    const bpf = await readFile(join(this.#root, id, "seccomp.bpf")).catch(() => undefined);
+    // A BPF program is a whole number of 8-byte instructions.
+    return bpf && bpf.length > 0 && bpf.length % 8 === 0 ? bpf : undefined;
+  }
+
   /** The container's init process, from crun's state (undefined once crun forgot it). */
   async init(id: string): Promise<InitProcess | undefined> {
     const text = await readFile(join(this.#root, id, "status"), "utf8").catch(() => "");
