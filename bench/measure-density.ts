@@ -46,6 +46,8 @@ export interface DensityResult {
   after: MemorySample;
   inside: InsideMemory;
   /** Host objects of this daemon that remained after every sandbox was deleted (none expected). */
+  /** How long after the last DELETE answered the host was as before (background removal). */
+  cleanMs: number;
   leftovers: string[];
 }
 
@@ -101,8 +103,16 @@ export async function measureDensity(
     }
   });
   const deleteWallMs = performance.now() - t1;
+  // DELETE answers once a sandbox's processes are gone; its host state goes right after,
+  // in the background. Wait (up to 30 s) until the host is as it was, and say how long.
+  const t2 = performance.now();
+  let hostAfter = await hostObjects(d);
+  while (leftoversOf(hostBefore, hostAfter).length > 0 && performance.now() - t2 < 30_000) {
+    await new Promise((r) => setTimeout(r, 50));
+    hostAfter = await hostObjects(d);
+  }
+  const cleanMs = performance.now() - t2;
   const after = await sampleMemory(d.pid);
-  const hostAfter = await hostObjects(d);
   return {
     target: plan.density,
     concurrency: plan.densityConcurrency,
@@ -116,13 +126,20 @@ export async function measureDensity(
     full,
     after,
     inside,
-    leftovers: [
-      ...[...hostAfter.objects].filter((x) => !hostBefore.objects.has(x)),
-      ...(hostAfter.nftLines === hostBefore.nftLines
-        ? []
-        : [`nft tables: ${hostBefore.nftLines} lines before, ${hostAfter.nftLines} after`]),
-    ],
+    cleanMs,
+    leftovers: leftoversOf(hostBefore, hostAfter),
   };
+}
+
+type HostObjects = Awaited<ReturnType<typeof hostObjects>>;
+
+function leftoversOf(before: HostObjects, after: HostObjects): string[] {
+  return [
+    ...[...after.objects].filter((x) => !before.objects.has(x)),
+    ...(after.nftLines === before.nftLines
+      ? []
+      : [`nft tables: ${before.nftLines} lines before, ${after.nftLines} after`]),
+  ];
 }
 
 /** Runs `fn(0..count-1)` with at most `concurrency` calls in flight. */
@@ -195,8 +212,15 @@ async function hostObjects(d: Stratad): Promise<{ objects: Set<string>; nftLines
   const found = new Set<string>();
   const list = async (dir: string) => readdir(dir).catch(() => [] as string[]);
   const p = d.prefix;
-  for (const n of await list("/run/netns")) if (n.startsWith(`${p}-`)) found.add(`netns ${n}`);
-  for (const n of await list("/sys/class/net")) if (n.startsWith(`${p}-`)) found.add(`veth ${n}`);
+  // The daemon keeps a few networks made ahead (netns `<prefix>-pool…`, veth labelled
+  // `sbx_pool…`): they belong to no sandbox, so they are not leftovers.
+  for (const n of await list("/run/netns"))
+    if (n.startsWith(`${p}-`) && !n.startsWith(`${p}-pool`)) found.add(`netns ${n}`);
+  for (const n of await list("/sys/class/net")) {
+    if (!n.startsWith(`${p}-`)) continue;
+    const alias = await readFile(`/sys/class/net/${n}/ifalias`, "utf8").catch(() => "");
+    if (!alias.startsWith("sbx_pool")) found.add(`veth ${n}`);
+  }
   for (const h of await list("/sys/fs/cgroup")) {
     const entries = await readdir(join("/sys/fs/cgroup", h, p), { withFileTypes: true }).catch(
       () => [],

@@ -342,7 +342,7 @@ export class Api {
     return (await this.#request<Sandbox>("POST", "/sandboxes", input)).data;
   }
 
-  /** `DELETE /v1/sandboxes/{id}`: answers once every trace of it is gone. */
+  /** `DELETE /v1/sandboxes/{id}`: answers once nothing of it runs (host state goes right after). */
   async deleteSandbox(id: string): Promise<void> {
     await this.#request("DELETE", `/sandboxes/${encodeURIComponent(id)}`);
   }

@@ -43,6 +43,11 @@ export class TestDaemon {
     return d;
   }
 
+  /** The daemon's process id, while it runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** The pool folder holding this daemon's layers. */
   get poolRoot(): string {
     return join(this.dataDir, "pool", "strata");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { access, readdir, writeFile } from "node:fs/promises";
+import { access, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, test } from "node:test";
@@ -145,6 +145,37 @@ describe("daemon lifecycle", { skip: !isRoot && "needs root" }, () => {
     assert.ok(await isMountPoint(join(b.dataDir, "pool")));
     await a.stop();
     assert.equal((await b.api("GET", `/v1/volumes/${vb.body.id}`)).status, 200);
+  });
+
+  test("after its btrfs helper is killed, the daemon starts a new one and keeps serving", async () => {
+    await using d = await TestDaemon.start();
+    const make = (slug: string) =>
+      d.api<Volume>("POST", "/v1/volumes", { slug, region: "local", capacity: "1GB" });
+    assert.equal((await make("before")).status, 201);
+    const helpers = async () => {
+      const found: number[] = [];
+      for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+        if (!/^[0-9]+$/.test(pid)) continue;
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+        const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
+        if (m?.[1] === "strata-btrfs" && Number(m[2]) === d.pid) found.push(Number(pid));
+      }
+      return found;
+    };
+    const [first] = await helpers();
+    assert.ok(first, "the daemon runs its btrfs helper");
+    process.kill(first, "SIGKILL");
+    await waitFor("the helper to be gone", async () =>
+      (await helpers()).includes(first) ? undefined : true,
+    );
+    const after = await make("after");
+    assert.equal(after.status, 201, JSON.stringify(after.body));
+    const snap = await d.api<Snapshot>("POST", `/v1/volumes/${after.body.id}/snapshots`, {
+      slug: "after-snap",
+    });
+    assert.equal(snap.status, 201, JSON.stringify(snap.body));
+    const [second] = await helpers();
+    assert.ok(second && second !== first, "a new helper serves the daemon");
   });
 
   test("a snapshot from another region cannot seed a volume (daemon moved to a new region)", async () => {

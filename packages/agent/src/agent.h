@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PROTOCOL_VERSION 1u
+#define PROTOCOL_VERSION 2u
 #define AGENT_FD 3
 
 /* The length field counts type + id + payload. */
@@ -20,6 +20,10 @@
 #define OUTPUT_CHUNK (64u * 1024u)
 /* Bytes of each output stream the daemon may receive before it grants more (WINDOW). */
 #define OUTPUT_WINDOW (256u * 1024u)
+/* FS_READ: largest FS_DATA payload, and the bytes the daemon takes before it grants more.
+ * Files move in larger frames than process output: fewer frames and grants per MiB. */
+#define FILE_CHUNK (256u * 1024u)
+#define FILE_WINDOW (1024u * 1024u)
 /* Bytes of STDIN the agent buffers per process before it acknowledges (STDIN_WINDOW). */
 #define STDIN_WINDOW (64u * 1024u)
 /* EXEC uid/gid meaning "keep the agent's own". */

@@ -29,6 +29,8 @@ struct xfer {
 };
 
 static struct xfer *xfers;
+/* One chunk of a file being read (FS_DATA payload). */
+static uint8_t file_buf[FILE_CHUNK];
 
 static struct xfer *find(uint32_t id) {
   for (struct xfer *x = xfers; x; x = x->next)
@@ -64,6 +66,8 @@ static int open_regular(const char *path, int flags, mode_t mode) {
   return fd;
 }
 
+static void send_stat(uint32_t id, const struct stat *st, const char *link, size_t ln);
+
 static void start_xfer(uint32_t id, int fd, bool writing) {
   if (fd < 0) return fail(id, -fd);
   struct xfer *x = malloc(sizeof *x);
@@ -72,8 +76,19 @@ static void start_xfer(uint32_t id, int fd, bool writing) {
     return fail(id, ENOMEM);
   }
   *x = (struct xfer){.next = xfers, .id = id, .fd = fd, .writing = writing,
-                     .win = OUTPUT_WINDOW};
+                     .win = FILE_WINDOW};
   xfers = x;
+  if (!writing) {
+    /* A read starts with the STAT of the file it opened: its size, with no second request
+     * and no window for the file to change between a stat and the open. */
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+      int e = errno;
+      drop(x);
+      return fail(id, e);
+    }
+    send_stat(id, &st, NULL, 0);
+  }
 }
 
 static void on_data(uint32_t id, const uint8_t *data, size_t len) {
@@ -117,8 +132,8 @@ bool fs_pump(void) {
   for (struct xfer *x = xfers, *next; x; x = next) {
     next = x->next;
     if (x->writing || x->win == 0) continue;
-    size_t n = x->win < OUTPUT_CHUNK ? (size_t)x->win : OUTPUT_CHUNK;
-    ssize_t r = read(x->fd, g_scratch, n);
+    size_t n = x->win < FILE_CHUNK ? (size_t)x->win : FILE_CHUNK;
+    ssize_t r = read(x->fd, file_buf, n);
     if (r < 0 && errno == EINTR) {
       more = true;
     } else if (r < 0) {
@@ -130,7 +145,7 @@ bool fs_pump(void) {
       wire_send(MSG_FS_END, x->id, NULL, 0, NULL, 0);
       drop(x);
     } else {
-      wire_send(MSG_FS_DATA, x->id, g_scratch, (size_t)r, NULL, 0);
+      wire_send(MSG_FS_DATA, x->id, file_buf, (size_t)r, NULL, 0);
       x->win -= (uint64_t)r;
       more = more || x->win > 0;
     }
@@ -144,27 +159,31 @@ void fs_close_all(void) {
 
 static int64_t ms(struct timespec t) { return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000; }
 
+static void send_stat(uint32_t id, const struct stat *st, const char *link, size_t ln) {
+  uint8_t p[56];
+  put_u32(p, st->st_mode);
+  put_u32(p + 4, st->st_uid);
+  put_u32(p + 8, st->st_gid);
+  put_u64(p + 12, (uint64_t)st->st_size);
+  put_u64(p + 20, (uint64_t)ms(st->st_mtim));
+  put_u64(p + 28, (uint64_t)ms(st->st_atim));
+  put_u64(p + 36, (uint64_t)ms(st->st_ctim));
+  put_u64(p + 44, (uint64_t)st->st_nlink);
+  put_u32(p + 52, (uint32_t)ln);
+  wire_send(MSG_STAT, id, p, sizeof p, link, ln);
+}
+
 static void do_stat(uint32_t id, uint32_t flags, const char *path) {
   struct stat st;
   bool nofollow = flags & 1;
   if ((nofollow ? lstat(path, &st) : stat(path, &st)) < 0) return fail(id, errno);
-  uint8_t p[64 + 4096];
+  char link[4096];
   ssize_t ln = 0;
   if (nofollow && S_ISLNK(st.st_mode)) {
-    ln = readlink(path, (char *)p + 64, 4096);
+    ln = readlink(path, link, sizeof link);
     if (ln < 0) ln = 0;
   }
-  put_u32(p, st.st_mode);
-  put_u32(p + 4, st.st_uid);
-  put_u32(p + 8, st.st_gid);
-  put_u64(p + 12, (uint64_t)st.st_size);
-  put_u64(p + 20, (uint64_t)ms(st.st_mtim));
-  put_u64(p + 28, (uint64_t)ms(st.st_atim));
-  put_u64(p + 36, (uint64_t)ms(st.st_ctim));
-  put_u64(p + 44, (uint64_t)st.st_nlink);
-  put_u32(p + 52, (uint32_t)ln);
-  memmove(p + 56, p + 64, (size_t)ln);
-  wire_send(MSG_STAT, id, p, 56 + (size_t)ln, NULL, 0);
+  send_stat(id, &st, link, (size_t)ln);
 }
 
 static uint8_t dirent_type(DIR *d, const struct dirent *e) {

@@ -8,9 +8,9 @@
 
 #include "agent.h"
 
-/* Large enough for a full-size output chunk plus its header, so ordinary frames never
+/* Large enough for a full-size FS_DATA chunk plus its header, so ordinary frames never
  * make the buffer grow. */
-#define IN_DEFAULT_CAP (OUTPUT_CHUNK + 64u)
+#define IN_DEFAULT_CAP (FILE_CHUNK + 64u)
 
 bool g_peer_gone;
 uint8_t g_scratch[OUTPUT_CHUNK];

@@ -148,6 +148,8 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     );
   const network = await NetworkManager.open({
     prefix: config.prefix,
+    // Two networks made ahead: a sandbox's create then costs no ip or nft exec.
+    warm: 2,
     ...(config.subnet ? { subnet: config.subnet } : {}),
     log,
   });

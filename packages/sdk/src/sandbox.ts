@@ -214,9 +214,10 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /**
-   * Kills the sandbox and resolves once every trace of it is gone; its root and mounted
-   * volumes are free again, and a persistent sandbox's disk is deleted (`stop()` keeps it).
-   * Killing a stopped ephemeral sandbox does nothing.
+   * Kills the sandbox and resolves once none of its processes runs; its mounted volumes
+   * are free again (the daemon removes its container, network and ephemeral root right
+   * after), and a persistent sandbox's disk is deleted (`stop()` keeps it). Killing a
+   * stopped ephemeral sandbox does nothing.
    *
    * @example
    * ```ts

@@ -1,4 +1,5 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { ephemeralWrite } from "./database.ts";
 import { type Page, pageConditions, toPage } from "./page.ts";
 
 export interface SandboxRow {
@@ -48,7 +49,11 @@ export interface SandboxFilter {
   cursor?: string | undefined;
 }
 
-/** Sandbox records. Stopped sandboxes keep their row, for listings and for their history. */
+/**
+ * Sandbox records. Stopped sandboxes keep their row, for listings and for their history.
+ * Writes are ephemeral (no fsync, see `ephemeralWrite`): they describe processes that a
+ * power loss ends anyway.
+ */
 export class SandboxesRepo {
   readonly #db: DatabaseSync;
   constructor(db: DatabaseSync) {
@@ -56,12 +61,14 @@ export class SandboxesRepo {
   }
 
   insert(r: SandboxRow): void {
-    const cols = Object.keys(r);
-    this.#db
-      .prepare(
-        `INSERT INTO sandboxes (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
-      )
-      .run(...(Object.values(r) as SQLInputValue[]));
+    ephemeralWrite(this.#db, () => {
+      const cols = Object.keys(r);
+      this.#db
+        .prepare(
+          `INSERT INTO sandboxes (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
+        )
+        .run(...(Object.values(r) as SQLInputValue[]));
+    });
   }
 
   find(orgId: string, id: string): SandboxRow | undefined {
@@ -104,27 +111,37 @@ export class SandboxesRepo {
   }
 
   setStatus(id: string, status: SandboxRow["status"]): void {
-    this.#db.prepare("UPDATE sandboxes SET status = ? WHERE id = ?").run(status, id);
+    ephemeralWrite(this.#db, () => {
+      this.#db.prepare("UPDATE sandboxes SET status = ? WHERE id = ?").run(status, id);
+    });
   }
 
   setAddress(id: string, address: string): void {
-    this.#db.prepare("UPDATE sandboxes SET address = ? WHERE id = ?").run(address, id);
+    ephemeralWrite(this.#db, () => {
+      this.#db.prepare("UPDATE sandboxes SET address = ? WHERE id = ?").run(address, id);
+    });
   }
 
   setPort(id: string, port: number | null): void {
-    this.#db.prepare("UPDATE sandboxes SET port = ? WHERE id = ?").run(port, id);
+    ephemeralWrite(this.#db, () => {
+      this.#db.prepare("UPDATE sandboxes SET port = ? WHERE id = ?").run(port, id);
+    });
   }
 
   setExpiry(id: string, expiresAt: string | null): void {
-    this.#db.prepare("UPDATE sandboxes SET expires_at = ? WHERE id = ?").run(expiresAt, id);
+    ephemeralWrite(this.#db, () => {
+      this.#db.prepare("UPDATE sandboxes SET expires_at = ? WHERE id = ?").run(expiresAt, id);
+    });
   }
 
   markStopped(id: string, reason: string, at: string): void {
-    this.#db
-      .prepare(
-        "UPDATE sandboxes SET status = 'stopped', stop_reason = COALESCE(stop_reason, ?), stopped_at = ? WHERE id = ?",
-      )
-      .run(reason, at, id);
+    ephemeralWrite(this.#db, () => {
+      this.#db
+        .prepare(
+          "UPDATE sandboxes SET status = 'stopped', stop_reason = COALESCE(stop_reason, ?), stopped_at = ? WHERE id = ?",
+        )
+        .run(reason, at, id);
+    });
   }
 
   /** A persistent sandbox booting again: fresh status, reason and timestamps. */
@@ -152,12 +169,16 @@ export class SandboxesRepo {
   }
 
   setStopReason(id: string, reason: string): void {
-    this.#db
-      .prepare("UPDATE sandboxes SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?")
-      .run(reason, id);
+    ephemeralWrite(this.#db, () => {
+      this.#db
+        .prepare("UPDATE sandboxes SET stop_reason = COALESCE(stop_reason, ?) WHERE id = ?")
+        .run(reason, id);
+    });
   }
 
   remove(id: string): void {
-    this.#db.prepare("DELETE FROM sandboxes WHERE id = ?").run(id);
+    ephemeralWrite(this.#db, () => {
+      this.#db.prepare("DELETE FROM sandboxes WHERE id = ?").run(id);
+    });
   }
 }

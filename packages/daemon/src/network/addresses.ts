@@ -2,7 +2,7 @@
  * IPv4 arithmetic, the per-daemon subnet choice, the sandbox address pool and the names
  * of every host object the network module creates. Pure: no I/O.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 /** An IPv4 network: its first address as an unsigned 32-bit number and its prefix length. */
 export interface Ipv4Net {
@@ -198,6 +198,19 @@ export function vethName(prefix: string, index: number): string {
 export function vethIndex(prefix: string, name: string): number | undefined {
   const m = new RegExp(`^${prefix}-([0-9a-f]{4})$`).exec(name);
   return m ? Number.parseInt(m[1]!, 16) : undefined;
+}
+
+/**
+ * The id a warm network is made under before it is handed to a sandbox (it names the
+ * netns and labels the veth): `sbx_pool` and 16 random characters, shaped like a sandbox id.
+ */
+export function poolToken(): string {
+  const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
+  return `sbx_pool${[...randomBytes(16)].map((b) => alphabet[b % 36]).join("")}`;
+}
+
+export function isPoolToken(id: string): boolean {
+  return /^sbx_pool[0-9a-z]{16}$/.test(id);
 }
 
 /** A sandbox's netns: prefix, "-", the 20 characters of its id after "sbx_". */

@@ -317,6 +317,45 @@ if (!isRoot || !hasTools) {
       assert.deepEqual(await again.reconcile([]), []);
     });
 
+    test("warm networks: attach hands one out, allowNet still applies, reconcile keeps them, close removes them", async () => {
+      const warm = await NetworkManager.open({ prefix: newPrefix(), log, warm: 2 });
+      managers.push(warm);
+      const pooled = async () =>
+        (await prefixLeftovers(warm.prefix)).filter((l) => l.startsWith(`${warm.prefix}-pool`));
+      await warm.settle();
+      assert.equal((await pooled()).length, 2, (await prefixLeftovers(warm.prefix)).join("\n"));
+      const open = sbx();
+      const shut = sbx();
+      const x = await warm.attach(open);
+      assert.match(x.netns, /-pool[0-9a-z]{16}$/, "the network was made ahead");
+      assert.match(
+        (await run(["ip", "-n", x.netns, "-br", "addr"])).stdout,
+        new RegExp(`eth0@\\S+\\s+UP\\s+${x.address.replaceAll(".", "\\.")}/32`),
+      );
+      const port = (hostServer.address() as { port: number }).port;
+      assert.deepEqual(
+        await probe(x.netns, [
+          { host: x.gateway, port },
+          { host: b.address, port: 8080 },
+        ]),
+        ["ECONNREFUSED", "ECONNREFUSED"],
+        "a warm network is isolated like any other",
+      );
+      const y = await warm.attach(shut, { allowNet: [] });
+      assert.match(
+        (await run(["nft", "list", "map", "inet", warm.prefix, "egress"])).stdout,
+        new RegExp(`${y.address.replaceAll(".", "\\.")} : jump ${shut}`),
+      );
+      assert.deepEqual(await warm.reconcile([open, shut]), []);
+      await warm.settle();
+      assert.equal((await pooled()).length, 4, "two handed out, two spare again");
+      await warm.detach(open);
+      assert.doesNotMatch((await run(["ip", "netns", "list"])).stdout, new RegExp(x.netns));
+      assert.deepEqual(await warm.reconcile([]), [shut]);
+      await warm.close();
+      assert.deepEqual(await prefixLeftovers(warm.prefix), []);
+    });
+
     test("attach + detach latency (printed, not asserted)", async (t) => {
       const times: { attach: number; detach: number }[] = [];
       for (let i = 0; i < 10; i++) {

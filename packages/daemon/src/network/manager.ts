@@ -6,6 +6,7 @@ import {
   macOf,
   netnsName,
   PREFIX_RE,
+  poolToken,
   SANDBOX_ID_RE,
   vethName,
 } from "./addresses.ts";
@@ -36,6 +37,13 @@ import type { Attachment, AttachOptions, NetworkLogger, NetworkManagerOptions } 
 
 interface Sandbox {
   id: string;
+  /**
+   * Names its netns and labels its veth: the sandbox id, or for a network taken from the
+   * warm pool the pool token it was made under (`sbx_pool…`).
+   */
+  hostId: string;
+  /** A warm network not handed out yet. */
+  spare?: boolean;
   /** Address index; unknown for leftovers without a veth. */
   index: number | undefined;
   /** allowNet rules; `undefined` means unrestricted. */
@@ -82,6 +90,9 @@ export class NetworkManager {
   #forwarder: DnsForwarder | undefined;
   #learnQueue = new NftQueue();
   #byId = new Map<string, Sandbox>();
+  #warm: number;
+  #spares: Sandbox[] = [];
+  #filling: Promise<void> | undefined;
   #byAddress = new Map<string, Sandbox>();
   #closed = false;
   #resolvWarning: string | undefined;
@@ -96,6 +107,7 @@ export class NetworkManager {
     this.#hostAddresses = host.hostAddresses;
     this.#fixedUpstreams = options.dnsUpstreams !== undefined;
     this.#upstreams = (options.dnsUpstreams ?? []).map(parseUpstream);
+    this.#warm = options.warm ?? 0;
   }
 
   /** The sandbox subnet, as CIDR. */
@@ -147,6 +159,7 @@ export class NetworkManager {
     await nft(rs.baseRuleset({ ...base, dnsPort: m.#forwarder.port }));
     await m.#recover();
     stack.move();
+    m.#refill();
     return m;
   }
 
@@ -166,31 +179,22 @@ export class NetworkManager {
     if (this.#byId.has(sandboxId))
       throw new Error(`Cannot attach the network of sandbox ${sandboxId}: it is already attached`);
     const rules = options.allowNet === undefined ? undefined : parseAllowNet(options.allowNet);
+    const spare = this.#spares.shift();
+    this.#refill();
+    if (spare) return this.#handOut(spare, sandboxId, rules);
     const s: Sandbox = {
       id: sandboxId,
+      hostId: sandboxId,
       index: this.#pool.allocate(),
       rules,
       mapped: [],
       learned: new Map(),
     };
     this.#track(s);
-    const link = this.#link(s.id, s.index!);
-    const netns = netnsName(this.prefix, sandboxId);
-    const links = async () => {
-      const l = { netns, bridge: this.bridge, veth: link.veth, mac: link.mac, sandboxId };
-      await run(["ip", "-batch", "-"], { input: rs.hostLinkBatch(l) });
-      const inside = { address: link.address, gateway: this.gateway, ipv6: this.#ipv6 };
-      await run(["ip", "-n", netns, "-batch", "-"], { input: rs.netnsBatch(inside) });
-    };
-    const rules_ = async () => {
-      const egress = await this.#egress(rules);
-      await nft(rs.attachRules(this.prefix, link, egress));
-      if (egress) s.mapped = [link.address];
-    };
     const [resolvConf, ...steps] = await Promise.allSettled([
       this.#resolvConf(rules !== undefined),
-      links(),
-      rules_(),
+      this.#links(s),
+      this.#rules(s),
     ]);
     const failed = steps.find((r) => r.status === "rejected");
     if (failed || resolvConf.status === "rejected") {
@@ -200,6 +204,84 @@ export class NetworkManager {
       throw resolvConf.status === "rejected" ? resolvConf.reason : failed?.reason;
     }
     return this.#attachment(s, resolvConf.value);
+  }
+
+  /** Creates the netns and veth pair of `s` (named and labelled by its hostId). */
+  async #links(s: Sandbox): Promise<void> {
+    const link = this.#link(s.id, s.index!);
+    const netns = netnsName(this.prefix, s.hostId);
+    const l = { netns, bridge: this.bridge, veth: link.veth, mac: link.mac, sandboxId: s.hostId };
+    await run(["ip", "-batch", "-"], { input: rs.hostLinkBatch(l) });
+    const inside = { address: link.address, gateway: this.gateway, ipv6: this.#ipv6 };
+    await run(["ip", "-n", netns, "-batch", "-"], { input: rs.netnsBatch(inside) });
+  }
+
+  /** Adds the bridge port binding of `s` and, with allowNet, its egress chain and sets. */
+  async #rules(s: Sandbox): Promise<void> {
+    const link = this.#link(s.id, s.index!);
+    const egress = await this.#egress(s.rules);
+    await nft(rs.attachRules(this.prefix, link, egress));
+    if (egress) s.mapped = [link.address];
+  }
+
+  /**
+   * Gives a warm network to a sandbox: it already has its netns, veth, address and bridge
+   * port; only an allowNet policy needs rules now. Its netns keeps the pool token's name.
+   */
+  async #handOut(
+    spare: Sandbox,
+    sandboxId: string,
+    rules: AllowRule[] | undefined,
+  ): Promise<Attachment> {
+    this.#byId.delete(spare.hostId);
+    const s: Sandbox = { ...spare, id: sandboxId, spare: false, rules };
+    this.#track(s);
+    try {
+      const [resolvConf] = await Promise.all([
+        this.#resolvConf(rules !== undefined),
+        rules ? this.#rules(s) : undefined,
+      ]);
+      return this.#attachment(s, resolvConf);
+    } catch (err) {
+      await this.#teardown(s).catch((e) =>
+        this.#log.error({ err: e, sandboxId }, "Could not undo a failed network attach"),
+      );
+      throw err;
+    }
+  }
+
+  /**
+   * Keeps `warm` spare networks ready in the background (one made at a time), so that an
+   * attach costs no exec. A failure is logged and the pool stays short until the next attach.
+   */
+  #refill(): void {
+    if (this.#closed || this.#filling || this.#spares.length >= this.#warm) return;
+    this.#filling = (async () => {
+      while (!this.#closed && this.#spares.length < this.#warm) {
+        const token = poolToken();
+        const s: Sandbox = {
+          id: token,
+          hostId: token,
+          spare: true,
+          index: this.#pool.allocate(),
+          rules: undefined,
+          mapped: [],
+          learned: new Map(),
+        };
+        this.#track(s);
+        try {
+          await Promise.all([this.#links(s), this.#rules(s)]);
+        } catch (err) {
+          await this.#teardown(s).catch(() => {});
+          this.#log.warn({ err }, "Could not make a warm sandbox network");
+          return;
+        }
+        if (this.#closed) return;
+        this.#spares.push(s);
+      }
+    })().finally(() => {
+      this.#filling = undefined;
+    });
   }
 
   /**
@@ -236,9 +318,21 @@ export class NetworkManager {
   async reconcile(liveSandboxIds: Iterable<string>): Promise<string[]> {
     this.#assertOpen();
     const keep = new Set(liveSandboxIds);
+    // Live sandboxes' netns and veths carry their hostId; warm networks are kept too.
+    for (const s of this.#byId.values())
+      if (s.spare || keep.has(s.id)) keep.add(s.hostId).add(s.id);
+    const hostIds = new Set([...this.#byId.values()].map((s) => s.hostId));
     const seen = await observePrefix(this.prefix);
+    // A warm network handed out is named by its pool token: count it as its sandbox.
+    const byHost = new Map([...this.#byId.values()].map((s) => [s.hostId, s.id]));
+    const asId = (x: string) => byHost.get(x) ?? x;
     const owners = [...seen.veths.values()].filter((id): id is string => id !== undefined);
-    const ids = new Set([...this.#byId.keys(), ...seen.netns, ...seen.nft.chains, ...owners]);
+    const ids = new Set([
+      ...this.#byId.keys(),
+      ...seen.netns.map(asId),
+      ...seen.nft.chains,
+      ...owners.map(asId),
+    ]);
     const removed = [...ids].filter((id) => !keep.has(id)).sort();
     for (const id of removed) {
       const index = [...seen.veths].find(([, owner]) => owner === id)?.[0];
@@ -250,7 +344,7 @@ export class NetworkManager {
     }
     for (const [index, owner] of seen.veths) {
       const veth = vethName(this.prefix, index);
-      if ((!owner || !this.#byId.has(owner)) && (await exists(`/sys/class/net/${veth}`)))
+      if ((!owner || !hostIds.has(owner)) && (await exists(`/sys/class/net/${veth}`)))
         await run(["ip", "link", "del", veth]);
     }
     const live = [...this.#byId.values()].flatMap((s) =>
@@ -264,10 +358,19 @@ export class NetworkManager {
     return removed;
   }
 
+  /** Resolves once the warm pool is refilled (or its refill failed). */
+  async settle(): Promise<void> {
+    await this.#filling;
+  }
+
   /** Removes the bridge, the nft tables and the DNS forwarder. Call once every sandbox is gone. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#filling;
+    for (const s of this.#spares.splice(0)) await this.#teardown(s).catch(() => {});
+    for (const s of [...this.#byId.values()].filter((x) => x.spare))
+      await this.#teardown(s).catch(() => {});
     for (const s of [...this.#byId.values()]) {
       this.#log.warn(
         { sandboxId: s.id },
@@ -297,13 +400,13 @@ export class NetworkManager {
   }
 
   #attachment(s: Sandbox, resolvConf: string): Attachment {
-    const netns = netnsName(this.prefix, s.id);
+    const netns = netnsName(this.prefix, s.hostId);
     const address = this.#pool.address(s.index!);
     return { netns, netnsPath: `/run/netns/${netns}`, address, gateway: this.gateway, resolvConf };
   }
 
   async #teardown(s: Sandbox): Promise<void> {
-    const netns = netnsName(this.prefix, s.id);
+    const netns = netnsName(this.prefix, s.hostId);
     const link = s.index === undefined ? undefined : this.#link(s.id, s.index);
     const [hasNetns, hasVeth] = await Promise.all([
       exists(`/run/netns/${netns}`),
@@ -337,6 +440,7 @@ export class NetworkManager {
       const mapped = [...seen.nft.egress].filter(([, chain]) => chain === id).map(([a]) => a);
       this.#track({
         id,
+        hostId: id,
         index,
         rules: restricted ? [] : undefined,
         mapped,
@@ -411,5 +515,5 @@ export class NetworkManager {
 
 /** A sandbox the manager knows nothing about: its teardown removes every kind of state. */
 function leftover(id: string): Sandbox {
-  return { id, index: undefined, rules: [], mapped: [], learned: new Map() };
+  return { id, hostId: id, index: undefined, rules: [], mapped: [], learned: new Map() };
 }

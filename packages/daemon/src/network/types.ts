@@ -17,6 +17,11 @@ export interface NetworkManagerOptions {
   lookup?: (host: string) => Promise<string[]>;
   /** Resolvers the DNS forwarder asks ("ip" or "ip:port"). Default: /etc/resolv.conf's. */
   dnsUpstreams?: readonly string[];
+  /**
+   * How many spare networks (netns, veth, address, bridge port) to keep made ahead, so
+   * that `attach` costs no exec. Refilled in the background; removed by `close`. Default 0.
+   */
+  warm?: number;
 }
 
 export interface AttachOptions {

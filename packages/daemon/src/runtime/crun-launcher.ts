@@ -7,7 +7,11 @@ import type { CrunRuntime } from "./crun.ts";
 import { Freezer } from "./freezer.ts";
 import { removeCgroupParent } from "./host-setup.ts";
 import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
-import { buildSandboxSpec } from "./oci-spec.ts";
+import { buildSandboxSpec, seccompKey, withCompiledSeccomp } from "./oci-spec.ts";
+import type { InitProcess } from "./proc-stat.ts";
+
+/** How long an agent gets to end its sandbox before crun kills it. */
+const AGENT_END_TIMEOUT_MS = 2000;
 
 export interface CrunLauncherOptions {
   crun: CrunRuntime;
@@ -28,6 +32,10 @@ export class CrunLauncher implements SandboxLauncher {
   readonly #o: CrunLauncherOptions;
   readonly #agents = new Map<string, AgentClient>();
   readonly #freezer: Freezer;
+  readonly #inits = new Map<string, InitProcess>();
+  /** crun's compiled seccomp filter by profile (see `withCompiledSeccomp`). */
+  readonly #compiled = new Map<string, Buffer>();
+  readonly #teardowns = new Set<Promise<void>>();
 
   constructor(options: CrunLauncherOptions) {
     this.#o = options;
@@ -60,7 +68,7 @@ export class CrunLauncher implements SandboxLauncher {
 
     const hostname = spec.id.replace(/^sbx_/, "sbx-").slice(0, 16);
     const bundle = o.crun.bundleDir(spec.id);
-    const config = buildSandboxSpec({
+    const base = buildSandboxSpec({
       id: spec.id,
       hostname,
       rootPath: spec.rootPath,
@@ -77,6 +85,9 @@ export class CrunLauncher implements SandboxLauncher {
       nofile: o.nofile,
       env: {},
     });
+    const profile = seccompKey(base);
+    const bpf = this.#compiled.get(profile);
+    const config = bpf ? withCompiledSeccomp(base, bpf) : base;
     await o.crun.writeBundle(spec.id, config, {
       "resolv.conf": net.resolvConf,
       hosts: `127.0.0.1\tlocalhost\n${net.address}\t${hostname}\n`,
@@ -93,27 +104,62 @@ export class CrunLauncher implements SandboxLauncher {
     }
     const agent = connected.value;
     this.#agents.set(spec.id, agent);
+    const init = await o.crun.init(spec.id);
+    if (init) this.#inits.set(spec.id, init);
+    if (!bpf) {
+      const compiled = await o.crun.compiledSeccomp(spec.id);
+      if (compiled) this.#compiled.set(profile, compiled);
+    }
     stack.move();
     return { address: net.address, agent, exited: agent.closed };
   }
 
-  async destroy(id: string): Promise<void> {
+  async destroy(
+    id: string,
+    options: { release?: (() => Promise<void>) | undefined } = {},
+  ): Promise<void> {
     const o = this.#o;
     const agent = this.#agents.get(id);
+    const init = this.#inits.get(id);
     this.#agents.delete(id);
+    this.#inits.delete(id);
     // A frozen task cannot act on a signal (not even SIGKILL) until it is thawed.
     await this.#freezer.thawIfPresent(id);
-    // Closing the agent's socket makes it kill everything and exit; `delete --force` covers
-    // an agent that hangs. The network goes at the same time: nothing uses it any more.
-    await agent?.close().catch(() => {});
-    await Promise.all([o.crun.remove(id), o.network.detach(id)]);
+    // The agent kills and reaps every process of the sandbox once its connection ends, then
+    // exits: its socket closes in its exit path, so the init is awaited too. One that does
+    // not end (it hangs, or was never connected) is killed by crun.
+    const gone = async () =>
+      (await agent?.end(AGENT_END_TIMEOUT_MS).catch(() => false)) === true &&
+      init !== undefined &&
+      (await o.crun.waitExited(init, AGENT_END_TIMEOUT_MS));
+    if (!(await gone())) {
+      await o.crun.kill(id, "KILL");
+      if (agent && !(await gone()))
+        o.log.warn({ sandbox: id }, "The sandbox's init did not exit after SIGKILL");
+      await agent?.close().catch(() => {});
+    }
+    // Nothing runs in the sandbox any more: the rest is bookkeeping the caller need not wait for.
+    const teardown = (async () => {
+      await Promise.all([o.crun.remove(id), o.network.detach(id)]);
+      await options.release?.();
+    })().catch((err: unknown) =>
+      o.log.error({ err, sandbox: id }, "Could not remove what an ended sandbox left"),
+    );
+    this.#teardowns.add(teardown);
+    void teardown.finally(() => this.#teardowns.delete(teardown));
+  }
+
+  async settle(): Promise<void> {
+    while (this.#teardowns.size > 0) await Promise.all([...this.#teardowns]);
   }
 
   async close(): Promise<void> {
+    await this.settle();
     await removeCgroupParent(this.#o.prefix);
   }
 
   async reconcile(live: Set<string>): Promise<string[]> {
+    await this.settle();
     const removed: string[] = [];
     for (const id of await this.#o.crun.list()) {
       if (!live.has(id)) {

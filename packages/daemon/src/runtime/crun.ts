@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { run } from "../lib/exec.ts";
+import { hasExited, type InitProcess, parseCrunStatus, parseProcStat } from "./proc-stat.ts";
 
 /** Pure argv builders for crun; `root` is this daemon's crun state folder. */
 export const crunArgv = {
@@ -85,6 +86,35 @@ export class CrunRuntime {
       }
     })();
     return { socket, started };
+  }
+
+  /** The seccomp program crun compiled for a running container (in its root-only state). */
+  async compiledSeccomp(id: string): Promise<Buffer | undefined> {
+    const bpf = await readFile(join(this.#root, id, "seccomp.bpf")).catch(() => undefined);
+    // A BPF program is a whole number of 8-byte instructions.
+    return bpf && bpf.length > 0 && bpf.length % 8 === 0 ? bpf : undefined;
+  }
+
+  /** The container's init process, from crun's state (undefined once crun forgot it). */
+  async init(id: string): Promise<InitProcess | undefined> {
+    const text = await readFile(join(this.#root, id, "status"), "utf8").catch(() => "");
+    return parseCrunStatus(text);
+  }
+
+  /**
+   * Waits until `init` has exited (a zombie, or reaped), true, or `timeoutMs` passed,
+   * false. The kernel offers no event for another process's exit here (no pidfd in Node),
+   * so it polls /proc every millisecond; an init whose agent has closed its socket is in
+   * its exit path and usually done at the first look.
+   */
+  async waitExited(init: InitProcess, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const text = await readFile(`/proc/${init.pid}/stat`, "utf8").catch(() => undefined);
+      if (hasExited(init, text === undefined ? undefined : parseProcStat(text))) return true;
+      if (performance.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   async kill(id: string, signal = "KILL"): Promise<void> {

@@ -35,8 +35,16 @@ export interface SandboxLauncher {
   freeze(id: string): Promise<void>;
   /** Lets a frozen sandbox's processes go on. */
   thaw(id: string): Promise<void>;
-  /** Removes everything `launch` made for `id`, frozen or not. Idempotent. */
-  destroy(id: string): Promise<void>;
+  /**
+   * Ends the sandbox `id` (frozen or not) and removes everything `launch` made for it. Resolves once no
+   * process of the sandbox runs any more; its container state, cgroups and network (then
+   * `release`, e.g. deleting an ephemeral root) are removed in the background, and
+   * `settle`, `reconcile` and `close` wait for that. Its address is not handed out again
+   * before its network is gone. Idempotent.
+   */
+  destroy(id: string, options?: { release?: (() => Promise<void>) | undefined }): Promise<void>;
+  /** Resolves once the background removals of ended sandboxes are done. */
+  settle(): Promise<void>;
   /** Removes containers and networks of sandboxes not in `live` (after a crash). */
   reconcile(live: Set<string>): Promise<string[]>;
   /** Releases host state shared by the sandboxes (after the last one ended). */

@@ -6,6 +6,9 @@ import {
   CAPABILITIES,
   SANDBOX_ID_BASE,
   type SandboxSpecInput,
+  SECCOMP_BPF_ANNOTATION,
+  seccompKey,
+  withCompiledSeccomp,
 } from "./oci-spec.ts";
 
 const input: SandboxSpecInput = {
@@ -140,4 +143,17 @@ test("crunArgv.run() detaches and hands fd 3 to the container", () => {
     "/run/s/bundles/x",
     "x",
   ]);
+});
+
+test("withCompiledSeccomp() adds crun's BPF annotation and keeps the profile", () => {
+  const config = buildSandboxSpec(input);
+  const bpf = Buffer.from([0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]);
+  const out = withCompiledSeccomp(config, bpf);
+  assert.deepEqual(out.annotations, { [SECCOMP_BPF_ANNOTATION]: bpf.toString("base64") });
+  assert.deepEqual(
+    (out.linux as { seccomp: unknown }).seccomp,
+    (config.linux as { seccomp: unknown }).seccomp,
+  );
+  assert.equal(seccompKey(out), seccompKey(config), "the same profile, the same key");
+  assert.equal(config.annotations, undefined, "the input is not changed");
 });

@@ -102,6 +102,19 @@ export class SandboxIo {
     return this.#agent(orgId, id, path).readFile(checkPath(path));
   }
 
+  /**
+   * Opens a regular file: its size and its content, in one round trip to the agent. A
+   * directory is `file_error` with errno EISDIR.
+   */
+  async openFile(
+    orgId: string,
+    id: string,
+    path: string,
+  ): Promise<{ size: number; stream: Readable }> {
+    const { stat, stream } = await this.#fs(path, (a) => a.openFile(checkPath(path)), orgId, id);
+    return { size: stat.size, stream };
+  }
+
   async writeFile(
     orgId: string,
     id: string,

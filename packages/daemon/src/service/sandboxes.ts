@@ -60,6 +60,9 @@ export interface SandboxServiceDeps {
   portUrl: (sandboxId: string, port: number) => string;
 }
 
+/** Sandbox state describes processes a power loss ends anyway: its commits skip the fsync. */
+const EPHEMERAL = { durable: false } as const;
+
 type Root =
   | { kind: "volume"; volume: VolumeRow }
   | { kind: "snapshot"; id: string; slug: string; snapshot: SnapshotRow }
@@ -202,20 +205,28 @@ export class SandboxService {
     if (new Set(attachIds).size !== attachIds.length) {
       throw new StrataError("volume_in_use", "Cannot use the same volume twice in one sandbox");
     }
-    transaction(d.db, () => {
-      const taken = d.volumes.attach(attachIds, id);
-      if (taken)
-        throw new StrataError(
-          "volume_in_use",
-          `Cannot attach volume ${q(taken.slug)}: ${taken.attached_to ? `it is already attached to sandbox ${taken.attached_to}` : "it is being restored from a snapshot"}`,
-        );
-      d.sandboxes.insert(row);
-    });
+    transaction(
+      d.db,
+      () => {
+        const taken = d.volumes.attach(attachIds, id);
+        if (taken)
+          throw new StrataError(
+            "volume_in_use",
+            `Cannot attach volume ${q(taken.slug)}: ${taken.attached_to ? `it is already attached to sandbox ${taken.attached_to}` : "it is being restored from a snapshot"}`,
+          );
+        d.sandboxes.insert(row);
+      },
+      EPHEMERAL,
+    );
     stack.defer(() => {
-      transaction(d.db, () => {
-        d.volumes.detachAll(id);
-        d.sandboxes.remove(id);
-      });
+      transaction(
+        d.db,
+        () => {
+          d.volumes.detachAll(id);
+          d.sandboxes.remove(id);
+        },
+        EPHEMERAL,
+      );
     });
 
     // The root is made while the launcher sets up the network: neither needs the other. A
@@ -473,6 +484,8 @@ export class SandboxService {
         `Cannot start sandbox ${found.id}: only a persistent sandbox can be started again`,
       );
     await this.#ending.get(found.id);
+    // The previous run's container (same id) is removed in the background: let it finish.
+    await d.launcher.settle();
     using _lock = await d.locks.acquire(found.id);
     const row = this.#find(orgId, id);
     if (row.status !== "stopped" || row.retained !== 1)
@@ -514,7 +527,11 @@ export class SandboxService {
     return this.#view(row.id);
   }
 
-  /** Kills the sandbox and waits until every trace of it is gone, a persistent one's disk included. */
+  /**
+   * Kills the sandbox: resolves once none of its processes runs and it is marked stopped.
+   * Its container state, network and ephemeral root are removed right after, in the
+   * background; a persistent sandbox's disk is deleted before this returns.
+   */
   async kill(orgId: string, id: string): Promise<void> {
     const d = this.#d;
     const row = this.#find(orgId, id);
@@ -528,6 +545,8 @@ export class SandboxService {
           `Sandbox ${row.id} was started again while it was being deleted; delete it again`,
         );
       if (now?.retained === 1) {
+        // The container is removed in the background; its mounts must be gone first.
+        await d.launcher.settle();
         await d.driver.remove(now.root_layer);
         d.sandboxes.setRetained(row.id, false);
         d.log.info({ sandbox: row.id }, "Deleted the disk of persistent sandbox");
@@ -684,13 +703,24 @@ export class SandboxService {
     const live = this.#live.get(id);
     clearTimeout(live?.timer);
     this.#live.delete(id);
-    await d.launcher.destroy(id);
-    // A persistent sandbox keeps its root for the next start; only a delete removes it.
-    if (row.root_kind !== "volume" && row.persistent !== 1) await d.driver.remove(row.root_layer);
-    transaction(d.db, () => {
-      d.volumes.detachAll(id);
-      d.sandboxes.markStopped(id, reason, new Date().toISOString());
+    // Returns once nothing runs in the sandbox; the container, network and ephemeral root
+    // are removed in the background (the launcher's settle/close/reconcile wait for it). A
+    // persistent sandbox keeps its root for the next start; only a delete removes it.
+    const layer = row.root_layer;
+    await d.launcher.destroy(id, {
+      release:
+        row.root_kind === "volume" || row.persistent === 1
+          ? undefined
+          : () => d.driver.remove(layer),
     });
+    transaction(
+      d.db,
+      () => {
+        d.volumes.detachAll(id);
+        d.sandboxes.markStopped(id, reason, new Date().toISOString());
+      },
+      EPHEMERAL,
+    );
     d.log.info({ sandbox: id, reason }, "Sandbox stopped");
     if (row.persistent === 1)
       d.events.record(
@@ -710,10 +740,11 @@ export class SandboxService {
     return { address: live.handle.address, port };
   }
 
-  /** Stops every live sandbox (daemon shutdown). */
+  /** Ends every running sandbox and waits until everything they held is removed (daemon shutdown). */
   async stopAll(reason = "daemon_stopped"): Promise<void> {
     this.#scheduler?.stopAll();
     await Promise.allSettled(this.#d.sandboxes.live().map((r) => this.#end(r.id, reason)));
+    await this.#d.launcher.settle();
   }
 
   /**

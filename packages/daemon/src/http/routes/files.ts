@@ -3,6 +3,7 @@ import { DirEntry, ErrorBody, FileStat, SandboxParams } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { StrataError } from "../../errors.ts";
 import type { Services } from "../../service/services.ts";
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
@@ -32,8 +33,13 @@ export async function fileRoutes(app: FastifyInstance, s: Services): Promise<voi
       },
     },
     async (req, reply) => {
-      const stat = await s.io.stat(req.orgId, req.params.id, req.query.path, false);
-      if (stat.type === "directory")
+      const file = await s.io
+        .openFile(req.orgId, req.params.id, req.query.path)
+        .catch((err: unknown) => {
+          if (!(err instanceof StrataError) || err.errno !== "EISDIR") throw err;
+          return undefined;
+        });
+      if (!file)
         return reply.status(400).send({
           code: "file_error",
           errno: "EISDIR",
@@ -41,8 +47,8 @@ export async function fileRoutes(app: FastifyInstance, s: Services): Promise<voi
           requestId: req.id,
         });
       reply.header("content-type", "application/octet-stream");
-      reply.header("content-length", String(stat.size));
-      return reply.send(s.io.readFile(req.orgId, req.params.id, req.query.path));
+      reply.header("content-length", String(file.size));
+      return reply.send(file.stream);
     },
   );
   r.put(

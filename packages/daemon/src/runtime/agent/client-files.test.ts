@@ -69,6 +69,24 @@ test("writeFile() truncates, appends, and refuses an existing file when exclusiv
   assert.equal(readFileSync(path, "utf8"), "second more");
 });
 
+test(
+  "openFile() answers the opened file's size with its content, and EISDIR for a folder",
+  T,
+  async () => {
+    const folder = scratch("open");
+    const path = join(folder, "blob.bin");
+    const data = randomBytes(3 * 1024 * 1024 + 11);
+    writeFileSync(path, data);
+    const { stat, stream } = await agent.client.openFile(path);
+    assert.equal(stat.type, "file");
+    assert.equal(stat.size, data.length);
+    assert.ok((await bytesOf(stream)).equals(data));
+    await assert.rejects(agent.client.openFile(folder), { code: "EISDIR" });
+    await assert.rejects(agent.client.openFile(join(folder, "missing")), { code: "ENOENT" });
+    assert.equal((await agent.client.stat(folder)).type, "directory", "the agent still serves");
+  },
+);
+
 test("readFile() of an empty file ends without data", T, async () => {
   const path = join(scratch("empty"), "empty");
   writeFileSync(path, "");

@@ -311,6 +311,29 @@ test(
   },
 );
 
+test("end() resolves once the agent has killed its processes and closed its side", T, async () => {
+  const agent = await startAgent();
+  const proc = await agent.client.exec({ argv: ["sh", "-c", "sleep 100 & sleep 100"], env: ENV });
+  assert.equal(isRunningOrZombie(proc.pid), "running");
+  assert.equal(await agent.client.end(5000), true);
+  // Nothing it started runs any more once end() resolved: the agent reaped them first.
+  assert.equal(isRunningOrZombie(proc.pid), "gone");
+  await assert.rejects(proc.exited, { code: "agent_gone" });
+  assert.deepEqual(await agent.exit, { code: 0, signal: null });
+});
+
+test("end() resolves false when the agent does not close its side in time", T, async () => {
+  const agent = await startAgent();
+  agent.child.kill("SIGSTOP");
+  try {
+    assert.equal(await agent.client.end(200), false);
+  } finally {
+    agent.child.kill("SIGKILL");
+    await agent.exit;
+  }
+  await agent.client.closed;
+});
+
 test("pending operations reject with agent_gone when the agent is terminated", T, async () => {
   const agent = await startAgent();
   const proc = await agent.client.exec({ argv: ["sleep", "100"], env: ENV });

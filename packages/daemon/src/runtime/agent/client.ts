@@ -9,8 +9,8 @@ import {
   decodeStat,
   decodeU32,
   encodeExec,
+  FILE_CHUNK,
   ID_KEEP,
-  MAX_CHUNK,
   MessageType,
   MkdirFlags,
   PayloadWriter,
@@ -85,6 +85,10 @@ const MODE_TYPES: ReadonlyMap<number, FileType> = new Map([
 
 function fileType(mode: number): FileType {
   return MODE_TYPES.get(mode & 0o170000) ?? "other";
+}
+
+function toStat({ linkTarget, ...raw }: ReturnType<typeof decodeStat>): AgentStat {
+  return { type: fileType(raw.mode), ...raw, linkTarget: linkTarget === "" ? null : linkTarget };
 }
 
 function windowPayload(out: number, err: number): Buffer {
@@ -177,16 +181,51 @@ export class AgentClient {
    * early cancels the transfer.
    */
   readFile(path: string): Readable {
+    const { stream, opened } = this.#read(path);
+    // Failures to open reach the stream too; `opened` is only for `openFile`.
+    opened.catch(() => {});
+    return stream;
+  }
+
+  /**
+   * Opens a regular file for reading: resolves, in one round trip, with the stat of the
+   * file that was opened (its size, for a Content-Length) and its content as a stream, or
+   * rejects with an {@link AgentError} (ENOENT, EISDIR, EINVAL for a FIFO or device).
+   * Read or destroy the stream: the agent sends as the consumer reads.
+   */
+  async openFile(path: string): Promise<{ stat: AgentStat; stream: Readable }> {
+    const { stream, opened } = this.#read(path);
+    try {
+      return { stat: await opened, stream };
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    }
+  }
+
+  #read(path: string): { stream: Readable; opened: Promise<AgentStat> } {
     const what = `Cannot read ${JSON.stringify(path)}`;
+    const opened = deferred<AgentStat>();
+    let isOpen = false;
     const stream: CreditedStream = new CreditedStream({
       grant: (n) => port.send(MessageType.Window, windowPayload(n, 0)).catch(() => {}),
       onCancel: () => {
         port.release();
         port.send(MessageType.FsEnd).catch(() => {});
       },
+      batch: FILE_CHUNK,
     });
+    const fail = (error: AgentError) => {
+      opened.reject(error);
+      stream.fail(error, { ifListened: !isOpen });
+    };
     const port = this.#conn.open({
       onFrame: (type, payload) => {
+        if (type === MessageType.Stat && !isOpen) {
+          isOpen = true;
+          return opened.resolve(toStat(decodeStat(payload)));
+        }
+        if (!isOpen && type !== MessageType.Error) throw unexpected(type, what);
         if (type === MessageType.FsData) return stream.push(payload);
         if (type === MessageType.FsEnd) {
           port.release();
@@ -195,12 +234,12 @@ export class AgentClient {
         if (type !== MessageType.Error) throw unexpected(type, what);
         const error = AgentError.fromPayload(payload, what);
         port.release();
-        stream.fail(error);
+        fail(error);
       },
-      onGone: (error) => stream.fail(error),
+      onGone: (error) => fail(error),
     });
     port.send(MessageType.FsRead, new PayloadWriter().str(path).finish()).catch(() => {});
-    return stream.readable;
+    return { stream: stream.readable, opened: opened.promise };
   }
 
   /**
@@ -242,8 +281,8 @@ export class AgentClient {
     try {
       await port.send(MessageType.FsWrite, open);
       for await (const chunk of chunksOf(data)) {
-        for (let at = 0; at < chunk.length && !settled; at += MAX_CHUNK) {
-          await port.send(MessageType.FsData, chunk.subarray(at, at + MAX_CHUNK));
+        for (let at = 0; at < chunk.length && !settled; at += FILE_CHUNK) {
+          await port.send(MessageType.FsData, chunk.subarray(at, at + FILE_CHUNK));
         }
         if (settled) break;
       }
@@ -262,14 +301,9 @@ export class AgentClient {
   stat(path: string, options: { noFollow?: boolean } = {}): Promise<AgentStat> {
     const flags = options.noFollow ? StatFlags.NoFollow : 0;
     const payload = new PayloadWriter().u32(flags).str(path).finish();
-    return this.#call(MessageType.FsStat, payload, `Cannot stat ${JSON.stringify(path)}`, (p) => {
-      const { linkTarget, ...raw } = decodeStat(p);
-      return {
-        type: fileType(raw.mode),
-        ...raw,
-        linkTarget: linkTarget === "" ? null : linkTarget,
-      };
-    });
+    return this.#call(MessageType.FsStat, payload, `Cannot stat ${JSON.stringify(path)}`, (p) =>
+      toStat(decodeStat(p)),
+    );
   }
 
   /** A directory's entries, without `.` and `..`, in the order the kernel lists them. */
@@ -331,6 +365,16 @@ export class AgentClient {
   chmod(path: string, mode: number): Promise<void> {
     const payload = new PayloadWriter().u32(mode).str(path).finish();
     return this.#call(MessageType.FsChmod, payload, `Cannot chmod ${JSON.stringify(path)}`);
+  }
+
+  /**
+   * Ends the sandbox through its agent: the agent sees the daemon's side of the
+   * connection end, kills and reaps every process in the sandbox, and exits, closing its
+   * side. Resolves true once it has (nothing of the sandbox runs any more), false if that
+   * took longer than `timeoutMs`; pending operations fail with `agent_gone` either way.
+   */
+  async end(timeoutMs: number): Promise<boolean> {
+    return this.#conn.finish(timeoutMs);
   }
 
   /** Closes the connection; the agent then kills the sandbox's processes and exits. */

@@ -75,6 +75,24 @@ export class AgentConnection {
     };
   }
 
+  /**
+   * Half-closes the daemon's side: the agent reads EOF, kills every process of the
+   * sandbox, reaps them and exits, which closes its side. Resolves true once that
+   * happened, false if it did not within `timeoutMs` (the connection stays half-closed).
+   */
+  async finish(timeoutMs: number): Promise<boolean> {
+    if (!this.#gone && !this.#stream.writableEnded) this.#stream.end();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.closed.then(() => true as const), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Ends the connection (idempotent): pending requests fail with `error`. */
   shutdown(error: AgentError): void {
     if (this.#gone) return;

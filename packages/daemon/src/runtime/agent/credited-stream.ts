@@ -8,6 +8,8 @@ export interface CreditedStreamOptions {
   grant(n: number): void;
   /** The consumer destroyed the stream before its end. */
   onCancel?(): void;
+  /** Credit back in batches of at least this many bytes; 64 KiB by default. */
+  batch?: number;
 }
 
 /**
@@ -22,11 +24,13 @@ export class CreditedStream {
   #wanting = true;
   #discarding = false;
   #finished = false;
+  readonly #batch: number;
 
   constructor(options: CreditedStreamOptions) {
     this.#options = options;
+    this.#batch = options.batch ?? GRANT_BATCH;
     this.readable = new Readable({
-      highWaterMark: GRANT_BATCH,
+      highWaterMark: this.#batch,
       read: () => {
         this.#wanting = true;
         this.#flush();
@@ -75,7 +79,7 @@ export class CreditedStream {
   }
 
   #flush(): void {
-    if (this.#wanting && this.#owed >= GRANT_BATCH && !this.#finished) this.#grantOwed();
+    if (this.#wanting && this.#owed >= this.#batch && !this.#finished) this.#grantOwed();
   }
 
   #grantOwed(): void {

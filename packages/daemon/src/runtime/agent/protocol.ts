@@ -5,7 +5,7 @@
 
 export { errnoName, errnoNumber } from "./errno.ts";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Largest value of a frame's length field (type + id + payload). */
 export const MAX_FRAME_LENGTH = 1024 * 1024 + 5;
 /** u32 length, u8 type, u32 id. */
@@ -14,8 +14,12 @@ export const HEADER_LENGTH = 9;
 export const OUTPUT_WINDOW = 256 * 1024;
 /** STDIN bytes the daemon may send before the agent acknowledges them. */
 export const STDIN_WINDOW = 64 * 1024;
-/** Largest STDIN or FS_DATA payload the daemon sends. */
+/** Largest STDIN payload the daemon sends. */
 export const MAX_CHUNK = 64 * 1024;
+/** Largest FS_DATA payload either side sends. */
+export const FILE_CHUNK = 256 * 1024;
+/** FS_DATA bytes of an FS_READ the agent may send before the daemon grants more. */
+export const FILE_WINDOW = 1024 * 1024;
 /** EXEC uid/gid value meaning "the agent's own". */
 export const ID_KEEP = 0xffff_ffff;
 
