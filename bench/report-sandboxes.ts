@@ -258,7 +258,7 @@ function densityLines(d: DensityResult): string[] {
     `   After deleting them all, pinned is ${formatBytes(pinnedBytes(d.after.meminfo) - pinnedBytes(d.before.meminfo))} above the start; stratad VmRSS ${formatBytes(daemon(d.after, "VmRSS") - daemon(d.before, "VmRSS"))} above.`,
     d.leftovers.length === 0
       ? `   Nothing of the deleted sandboxes was left on the host (netns, veths, cgroups, crun state, bundles, roots, nft lines) ${d.cleanMs.toFixed(0)} ms after the last delete answered.`
-      : `   Left on the host after deleting them all: ${d.leftovers.slice(0, 10).join(", ")}${d.leftovers.length > 10 ? ` and ${d.leftovers.length - 10} more` : ""}`,
+      : `   Left on the host ${d.cleanMs.toFixed(0)} ms after the last delete answered: ${d.leftovers.slice(0, 10).join(", ")}${d.leftovers.length > 10 ? ` and ${d.leftovers.length - 10} more` : ""}`,
   ];
   lines.push(...failureLines(d.failures, "creates or deletes"));
   return lines;

@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process";
+import { Worker } from "node:worker_threads";
+import type { SpawnRequest, SpawnResult } from "./exec-worker.ts";
 
 /** A command that exited non-zero, or could not start. */
 export class ExecError extends Error {
@@ -32,10 +34,19 @@ export interface RunResult {
 /**
  * Runs argv without a shell and resolves with its output; rejects with {@link ExecError}
  * when it cannot start or exits non-zero. The one place the daemon starts host tools.
+ *
+ * Commands start on a worker thread (see exec-worker.ts), so that their fork and exec do
+ * not stall the event loop; those with a `signal` or `onStderrLine` start on this thread.
  */
 export function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const [file, ...args] = argv;
-  if (file === undefined) return Promise.reject(new Error("run() needs a command"));
+  if (argv[0] === undefined) return Promise.reject(new Error("run() needs a command"));
+  if (options.signal === undefined && options.onStderrLine === undefined)
+    return spawner.run(argv, options);
+  return runHere(argv, options);
+}
+
+function runHere(argv: readonly string[], options: RunOptions): Promise<RunResult> {
+  const [file, ...args] = argv as [string, ...string[]];
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
@@ -68,3 +79,57 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
     }
   });
 }
+
+/** The one worker thread that starts commands; it does not keep the process alive while idle. */
+class Spawner {
+  #worker: Worker | undefined;
+  #pending = new Map<
+    number,
+    { argv: readonly string[]; resolve: (r: RunResult) => void; reject: (e: Error) => void }
+  >();
+  #nextId = 1;
+
+  run(argv: readonly string[], options: RunOptions): Promise<RunResult> {
+    const worker = this.#ensure();
+    const id = this.#nextId++;
+    const req: SpawnRequest = {
+      id,
+      argv,
+      input: options.input,
+      env: options.env ?? { ...process.env, LC_ALL: "C" },
+    };
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { argv, resolve, reject });
+      if (this.#pending.size === 1) worker.ref();
+      worker.postMessage(req);
+    });
+  }
+
+  #ensure(): Worker {
+    if (this.#worker) return this.#worker;
+    const worker = new Worker(new URL("./exec-worker.ts", import.meta.url));
+    worker.unref();
+    worker.on("message", (r: SpawnResult) => {
+      const p = this.#pending.get(r.id);
+      if (!p) return;
+      this.#pending.delete(r.id);
+      if (this.#pending.size === 0) worker.unref();
+      if (r.code === 0) p.resolve({ stdout: r.stdout, stderr: r.stderr });
+      else p.reject(new ExecError(p.argv, r.code, r.error ?? (r.stderr || r.stdout)));
+    });
+    // A worker that dies fails what it was running; the next command starts a new one.
+    const fail = (why: string) => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      const pending = [...this.#pending.values()];
+      this.#pending.clear();
+      for (const p of pending) p.reject(new ExecError(p.argv, null, why));
+    };
+    worker.on("error", (e) => fail(`the command worker failed: ${e.message}`));
+    worker.on("exit", (code) => fail(`the command worker exited (${code})`));
+    this.#worker = worker;
+    return worker;
+  }
+}
+
+const spawner = new Spawner();

@@ -322,7 +322,16 @@ if (!isRoot || !hasTools) {
       managers.push(warm);
       const pooled = async () =>
         (await prefixLeftovers(warm.prefix)).filter((l) => l.startsWith(`${warm.prefix}-pool`));
-      await warm.settle();
+      // Reconciles while they are being made (as at daemon start) keep them.
+      let filled = false;
+      const filling = warm.settle().then(() => {
+        filled = true;
+      });
+      const removed: string[] = [];
+      while (!filled) removed.push(...(await warm.reconcile([])));
+      await filling;
+      removed.push(...(await warm.reconcile([])));
+      assert.deepEqual(removed, []);
       assert.equal((await pooled()).length, 2, (await prefixLeftovers(warm.prefix)).join("\n"));
       const open = sbx();
       const shut = sbx();

@@ -277,7 +277,8 @@ export class NetworkManager {
           return;
         }
         if (this.#closed) return;
-        this.#spares.push(s);
+        // Only a network still tracked is whole (nothing tore it down meanwhile).
+        if (this.#byId.get(token) === s) this.#spares.push(s);
       }
     })().finally(() => {
       this.#filling = undefined;
@@ -318,11 +319,12 @@ export class NetworkManager {
   async reconcile(liveSandboxIds: Iterable<string>): Promise<string[]> {
     this.#assertOpen();
     const keep = new Set(liveSandboxIds);
-    // Live sandboxes' netns and veths carry their hostId; warm networks are kept too.
+    const seen = await observePrefix(this.prefix);
+    // Decided after the observation, with no await in between: warm networks are made in
+    // the background (tracked before their first exec), and those are kept too, as are
+    // the netns and veths of live sandboxes, named by their hostId.
     for (const s of this.#byId.values())
       if (s.spare || keep.has(s.id)) keep.add(s.hostId).add(s.id);
-    const hostIds = new Set([...this.#byId.values()].map((s) => s.hostId));
-    const seen = await observePrefix(this.prefix);
     // A warm network handed out is named by its pool token: count it as its sandbox.
     const byHost = new Map([...this.#byId.values()].map((s) => [s.hostId, s.id]));
     const asId = (x: string) => byHost.get(x) ?? x;
@@ -344,13 +346,18 @@ export class NetworkManager {
     }
     for (const [index, owner] of seen.veths) {
       const veth = vethName(this.prefix, index);
-      if ((!owner || !hostIds.has(owner)) && (await exists(`/sys/class/net/${veth}`)))
+      // A veth whose address a tracked sandbox holds is its own, even without its label yet
+      // (a warm network being made: `ip` labels the veth after creating it).
+      const tracked = [...this.#byId.values()].some(
+        (s) => s.index === index || (owner !== undefined && s.hostId === owner),
+      );
+      if (!tracked && (await exists(`/sys/class/net/${veth}`)))
         await run(["ip", "link", "del", veth]);
     }
+    const { nft: after } = await observePrefix(this.prefix);
     const live = [...this.#byId.values()].flatMap((s) =>
       s.index === undefined ? [] : [{ link: this.#link(s.id, s.index), mapped: s.mapped }],
     );
-    const { nft: after } = await observePrefix(this.prefix);
     const text = rs.removeElements(this.prefix, strayElements(after, live));
     if (text) await nft(text);
     if (removed.length > 0)
