@@ -20,6 +20,8 @@ export interface RunningSnapshotTimings {
   stallMs: number[];
   /** Create (answering when commands can run) of a sandbox restored from the snapshot. */
   restoreMs: number[];
+  /** Snapshots that failed, with their reasons; the run carries on without them. */
+  failures: string[];
 }
 
 const TICKER =
@@ -50,6 +52,7 @@ export async function measureRunningSnapshots(
       frozenMs: [],
       stallMs: [],
       restoreMs: [],
+      failures: [],
     };
     try {
       await d.api.exec(sbx.id, { command: TICKER });
@@ -64,7 +67,10 @@ export async function measureRunningSnapshots(
           await new Promise((r) => setTimeout(r, 20));
           s = await d.api.getSnapshot(snap.id);
         }
-        if (s.status !== "ready") throw new Error(`snapshot failed: ${s.failureReason}`);
+        if (s.status !== "ready") {
+          res.failures.push(s.failureReason ?? "no reason");
+          continue;
+        }
         res.readyMs.push(Date.parse(s.settledAt!) - Date.parse(s.createdAt));
         await new Promise((r) => setTimeout(r, 100));
         const out = await d.api.exec(sbx.id, { command: "cat /root/ticks" });

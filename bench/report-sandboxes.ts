@@ -176,6 +176,9 @@ function runningLines(r: SandboxResults): string[] {
       ` ready ${large.label} / ${small.label}: ${ratio(m(large.readyMs), m(small.readyMs))} (goal ≤ 1.5: ${goal(
         small.readyMs.length && large.readyMs.length ? readyRatio <= 1.5 : undefined,
       )}); frozen at most ${worstFrozen.toFixed(1)} ms (goal ≤ 20 ms: ${goal(worstFrozen <= 20)}).`,
+    ...r.running.flatMap((x) =>
+      x.failures.map((f) => `   a snapshot of the ${x.label} sandbox failed: ${f}`),
+    ),
   ];
 }
 

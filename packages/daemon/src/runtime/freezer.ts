@@ -16,14 +16,29 @@ export class Freezer {
     this.#dir = findFreezer();
   }
 
-  /** Freezes the sandbox's cgroup and resolves once every task in it is frozen. */
-  async freeze(id: string): Promise<void> {
+  /**
+   * Freezes the sandbox's cgroup and resolves once every task in it is frozen. A task in an
+   * uninterruptible wait (say, on a slow btrfs commit) holds the freeze back; after
+   * `timeoutMs` the cgroup is thawed again and this throws, so that nothing is left half
+   * frozen.
+   */
+  async freeze(id: string, timeoutMs = 5_000): Promise<void> {
+    try {
+      await this.#freeze(id, timeoutMs);
+    } catch (err) {
+      await this.thawIfPresent(id);
+      throw err;
+    }
+  }
+
+  async #freeze(id: string, timeoutMs: number): Promise<void> {
     const f = await this.#path(id);
     if (f.kind === "v2") {
       await writeFile(join(f.dir, "cgroup.freeze"), "1");
       await waitFor(
         () => readFile(join(f.dir, "cgroup.events"), "utf8"),
         (s) => /^frozen 1$/m.test(s),
+        timeoutMs,
       );
       return;
     }
@@ -31,6 +46,7 @@ export class Freezer {
     await waitFor(
       () => readFile(join(f.dir, "freezer.state"), "utf8"),
       (s) => s.trim() === "FROZEN",
+      timeoutMs,
     );
   }
 
@@ -64,7 +80,7 @@ async function findFreezer(): Promise<{ kind: "v1" | "v2"; root: string } | unde
 async function waitFor(
   read: () => Promise<string>,
   done: (s: string) => boolean,
-  timeoutMs = 5_000,
+  timeoutMs: number,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (let spin = 0; ; spin++) {
