@@ -63,7 +63,12 @@ describe("snapshots of running sandboxes, schedules, retention, pause and persis
     const snap = await settled(res.body.id);
     assert.equal(snap.status, "ready", snap.failureReason ?? "");
     assert.deepEqual(snap.template, { kind: "image", image: "builtin:debian-13" });
-    assert.ok((snap.sizeBytes ?? 0) > 10e6, `size ${snap.sizeBytes}`);
+    // Ready means restorable; the size is recorded from btrfs' accounting just after.
+    const sized = await waitFor("the snapshot's size", async () => {
+      const s = (await d.api<Snapshot>("GET", `/v1/snapshots/${snap.id}`)).body;
+      return s.sizeBytes === null ? undefined : s;
+    });
+    assert.ok((sized.sizeBytes ?? 0) > 10e6, `size ${sized.sizeBytes}`);
     assert.equal(snap.expiresAt, null);
     assert.ok(snap.settledAt);
 
