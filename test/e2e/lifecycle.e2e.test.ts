@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
-import { access, readdir, readFile, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { DatabaseSync } from "node:sqlite";
 import { describe, test } from "node:test";
 import type { Snapshot, Volume } from "@strata/api";
+import { derivePrefix } from "../../packages/daemon/src/config.ts";
 import { run } from "../../packages/daemon/src/lib/exec.ts";
 import { isMountPoint } from "../../packages/daemon/src/lib/mounts.ts";
-import { isRoot, TestDaemon, waitFor } from "./harness.ts";
+import { isRoot, REPO, TestDaemon, waitFor } from "./harness.ts";
 
 const exists = (p: string) =>
   access(p).then(
@@ -15,6 +19,52 @@ const exists = (p: string) =>
   );
 
 describe("daemon lifecycle", { skip: !isRoot && "needs root" }, () => {
+  test("SIGTERM during start-up stops it and removes what it had made: bridge, nft tables, warm networks, pool mount", async () => {
+    const dataDir = await mkdtemp("/var/tmp/strata-e2e-");
+    const prefix = derivePrefix(dataDir);
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          join(REPO, "packages/daemon/src/main.ts"),
+          "--data-dir",
+          dataDir,
+          "--listen",
+          "127.0.0.1:0",
+          "--proxy-listen",
+          "127.0.0.1:0",
+          "--pool-size",
+          "16GiB",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      const exited = once(child, "exit");
+      const seen: string[] = [];
+      // The bridge is the first network state made; the start goes on after it.
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const msg = (JSON.parse(line) as { msg: string }).msg;
+        seen.push(msg);
+        if (msg === "Created the sandbox bridge") child.kill("SIGTERM");
+      });
+      const [code] = await exited;
+      assert.ok(seen.includes("Created the sandbox bridge"), seen.join(" | "));
+      assert.ok(!seen.includes("stratad is ready"), "the start was stopped, not finished");
+      assert.equal(code, 0, seen.join(" | "));
+      const netns = (await readdir("/run/netns").catch(() => [])).filter((n) =>
+        n.startsWith(`${prefix}-`),
+      );
+      assert.deepEqual(netns, [], "no network namespace left");
+      const links = (await run(["ip", "-o", "link", "show"])).stdout;
+      assert.equal(links.includes(`${prefix}0`), false, "no bridge left");
+      assert.equal(links.includes(`${prefix}-`), false, "no veth left");
+      const tables = (await run(["nft", "list", "tables"])).stdout;
+      assert.equal(tables.includes(prefix), false, "no nft table left");
+      assert.equal(await isMountPoint(join(dataDir, "pool")), false, "the pool is unmounted");
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   test("SIGTERM shuts down cleanly and releases the pool mount; a restart keeps every volume", async () => {
     await using d = await TestDaemon.start();
     const v = (

@@ -61,7 +61,12 @@ export interface Daemon {
  * builds the services and the HTTP app, and listens. Shutdown runs the hooks registered
  * here in reverse order.
  */
-export async function startDaemon(config: Config, log: PinoLogger): Promise<Daemon> {
+export async function startDaemon(
+  config: Config,
+  log: PinoLogger,
+  /** Aborted (SIGTERM during start-up): the start stops at its next step and unwinds what it made. */
+  signal?: AbortSignal,
+): Promise<Daemon> {
   await using stack = new AsyncDisposableStack();
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await restrictToGroup(config.dataDir, SANDBOX_ID_BASE);
@@ -146,6 +151,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
       { controllers: moved },
       "Moved cgroup controllers crun refuses in the v2 hierarchy to v1 hierarchies",
     );
+  signal?.throwIfAborted();
   const network = await NetworkManager.open({
     prefix: config.prefix,
     // Two networks made ahead: a sandbox's create then costs no ip or nft exec.
@@ -216,9 +222,11 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     scheduler.stopAll();
     await sandboxSnapshots.settle();
   });
+  signal?.throwIfAborted();
   await sandboxes.reconcile();
   const io = new SandboxIo(sandboxes);
 
+  signal?.throwIfAborted();
   await reconcile({
     ...repos,
     driver,
@@ -276,6 +284,7 @@ export async function startDaemon(config: Config, log: PinoLogger): Promise<Daem
     region: config.region,
   });
   stack.defer(() => app.close());
+  signal?.throwIfAborted();
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.listen.port;

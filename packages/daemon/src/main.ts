@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { once } from "node:events";
 import { pino } from "pino";
 import { ConfigError, resolveConfig, usage } from "./config.ts";
 import { startDaemon } from "./daemon.ts";
@@ -40,10 +41,23 @@ async function main(): Promise<number> {
   process.on("unhandledRejection", (err) =>
     log.error({ err }, "Unhandled rejection (a bug; please report it)"),
   );
+  // Signals are taken from the start: one during start-up stops it at its next step, and
+  // what was made so far (pool mount, bridge, nft tables, warm networks) is removed.
+  const stopping = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, "Shutting down");
+    stopping.abort(new Error(`stopped by ${signal}`));
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
-    daemon = await startDaemon(config, log);
+    daemon = await startDaemon(config, log, stopping.signal);
   } catch (err) {
+    if (stopping.signal.aborted && err === stopping.signal.reason) {
+      log.info("Stopped during start-up; what it had made is removed");
+      return 0;
+    }
     // A failed start unwinds what it made; when that unwinding fails too, the cause is `suppressed`.
     const cause = err instanceof SuppressedError ? err.suppressed : err;
     const cleanup = err instanceof SuppressedError ? err.error : undefined;
@@ -67,20 +81,14 @@ async function main(): Promise<number> {
     `stratad listening on ${daemon.url}\nadmin token in ${daemon.tokenFile}\nsandbox ports proxied on ${daemon.proxyUrl}\n`,
   );
 
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, "Shutting down");
-      daemon.close().then(
-        () => resolve(0),
-        (err: unknown) => {
-          log.error({ err }, "Shutdown failed");
-          resolve(1);
-        },
-      );
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
+  if (!stopping.signal.aborted) await once(stopping.signal, "abort");
+  try {
+    await daemon.close();
+    return 0;
+  } catch (err) {
+    log.error({ err }, "Shutdown failed");
+    return 1;
+  }
 }
 
 process.exitCode = await main();
