@@ -81,7 +81,7 @@ export class SandboxFs {
    * ```
    */
   readFileStream(path: string, options: { signal?: AbortSignal } = {}): Promise<Response> {
-    return this.#op(path, () =>
+    return withPath(path, () =>
       this.#t.stream("GET", `${this.#base}/content`, { query: { path }, signal: options.signal }),
     );
   }
@@ -113,7 +113,7 @@ export class SandboxFs {
     data: Uint8Array | Blob | ReadableStream<Uint8Array>,
     options: WriteFileOptions = {},
   ): Promise<void> {
-    await this.#op(path, () =>
+    await withPath(path, () =>
       this.#t.stream("PUT", `${this.#base}/content`, {
         query: { path, mode: options.mode, append: options.append },
         body: data as BodyInit,
@@ -147,7 +147,7 @@ export class SandboxFs {
     path: string,
     options: { recursive?: boolean; mode?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
-    await this.#op(path, () =>
+    await withPath(path, () =>
       this.#t.request("POST", `${this.#base}/mkdir`, {
         body: { path, recursive: options.recursive, mode: options.mode },
         signal: options.signal,
@@ -166,18 +166,13 @@ export class SandboxFs {
    * ```
    */
   async readDir(path: string, options: { signal?: AbortSignal } = {}): Promise<DirEntry[]> {
-    const entries = await this.#op(path, () =>
+    const entries = await withPath(path, () =>
       this.#t.json<WireDirEntry[]>("GET", `${this.#base}/list`, {
         query: { path },
         signal: options.signal,
       }),
     );
-    return entries.map((e) => ({
-      name: e.name,
-      isFile: e.type === "file",
-      isDirectory: e.type === "directory",
-      isSymlink: e.type === "symlink",
-    }));
+    return entries.map(toDirEntry);
   }
 
   /**
@@ -237,7 +232,7 @@ export class SandboxFs {
     path: string,
     options: { recursive?: boolean; signal?: AbortSignal } = {},
   ): Promise<void> {
-    await this.#op(path, () =>
+    await withPath(path, () =>
       this.#t.request("DELETE", this.#base, {
         query: { path, recursive: options.recursive },
         signal: options.signal,
@@ -254,7 +249,7 @@ export class SandboxFs {
    * ```
    */
   async rename(from: string, to: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.#op(from, () =>
+    await withPath(from, () =>
       this.#t.request("POST", `${this.#base}/rename`, {
         body: { from, to },
         signal: options.signal,
@@ -271,7 +266,7 @@ export class SandboxFs {
    * ```
    */
   async chmod(path: string, mode: number, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.#op(path, () =>
+    await withPath(path, () =>
       this.#t.request("POST", `${this.#base}/chmod`, {
         body: { path, mode },
         signal: options.signal,
@@ -316,42 +311,57 @@ export class SandboxFs {
   }
 
   async #stat(path: string, noFollow: boolean, signal: AbortSignal | undefined): Promise<FileInfo> {
-    const s = await this.#op(path, () =>
+    const s = await withPath(path, () =>
       this.#t.json<WireFileStat>("GET", `${this.#base}/stat`, {
         query: { path, noFollow: noFollow || undefined },
         signal,
       }),
     );
-    return {
-      isFile: s.type === "file",
-      isDirectory: s.type === "directory",
-      isSymlink: s.type === "symlink",
-      size: s.size,
-      mode: s.mode,
-      mtime: new Date(s.mtime),
-      uid: s.uid,
-      gid: s.gid,
-      linkTarget: s.linkTarget,
-    };
+    return toFileInfo(s);
   }
+}
 
-  /** Runs an operation on `path`; a file error learns which path it was about. */
-  async #op<T>(path: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof FsError && err.path === undefined) {
-        throw new FsError({
-          status: err.status,
-          code: err.code,
-          message: err.message,
-          errno: err.errno,
-          path,
-          requestId: err.requestId,
-          cause: err.cause,
-        });
-      }
-      throw err;
+/** @internal A listing entry as the SDK gives it (sandbox files and snapshot files alike). */
+export function toDirEntry(e: WireDirEntry): DirEntry {
+  return {
+    name: e.name,
+    isFile: e.type === "file",
+    isDirectory: e.type === "directory",
+    isSymlink: e.type === "symlink",
+  };
+}
+
+/** @internal A stat as the SDK gives it. */
+export function toFileInfo(s: WireFileStat): FileInfo {
+  return {
+    isFile: s.type === "file",
+    isDirectory: s.type === "directory",
+    isSymlink: s.type === "symlink",
+    size: s.size,
+    mode: s.mode,
+    mtime: new Date(s.mtime),
+    uid: s.uid,
+    gid: s.gid,
+    linkTarget: s.linkTarget,
+  };
+}
+
+/** @internal Runs a file operation on `path`; a file error learns which path it was about. */
+export async function withPath<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof FsError && err.path === undefined) {
+      throw new FsError({
+        status: err.status,
+        code: err.code,
+        message: err.message,
+        errno: err.errno,
+        path,
+        requestId: err.requestId,
+        cause: err.cause,
+      });
     }
+    throw err;
   }
 }

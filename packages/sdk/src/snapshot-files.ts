@@ -1,7 +1,6 @@
 import type { SnapshotDiff, DirEntry as WireDirEntry, FileStat as WireFileStat } from "@strata/api";
 import { utf8 } from "./bytes.ts";
-import { FsError } from "./errors.ts";
-import type { DirEntry, FileInfo } from "./sandbox-fs.ts";
+import { type DirEntry, type FileInfo, toDirEntry, toFileInfo, withPath } from "./sandbox-fs.ts";
 import { seg, type Transport } from "./transport.ts";
 
 /** Options of `snapshots.diff()`. */
@@ -45,18 +44,13 @@ export class SnapshotFilesApi {
     path: string,
     options: { signal?: AbortSignal } = {},
   ): Promise<DirEntry[]> {
-    const entries = await op(path, () =>
+    const entries = await withPath(path, () =>
       this.#t.json<WireDirEntry[]>("GET", `/snapshots/${seg(snapshot)}/files`, {
         query: { path },
         signal: options.signal,
       }),
     );
-    return entries.map((e) => ({
-      name: e.name,
-      isFile: e.type === "file",
-      isDirectory: e.type === "directory",
-      isSymlink: e.type === "symlink",
-    }));
+    return entries.map(toDirEntry);
   }
 
   /**
@@ -74,23 +68,13 @@ export class SnapshotFilesApi {
     path: string,
     options: { noFollow?: boolean; signal?: AbortSignal } = {},
   ): Promise<FileInfo> {
-    const s = await op(path, () =>
+    const s = await withPath(path, () =>
       this.#t.json<WireFileStat>("GET", `/snapshots/${seg(snapshot)}/files/stat`, {
         query: { path, noFollow: options.noFollow || undefined },
         signal: options.signal,
       }),
     );
-    return {
-      isFile: s.type === "file",
-      isDirectory: s.type === "directory",
-      isSymlink: s.type === "symlink",
-      size: s.size,
-      mode: s.mode,
-      mtime: new Date(s.mtime),
-      uid: s.uid,
-      gid: s.gid,
-      linkTarget: s.linkTarget,
-    };
+    return toFileInfo(s);
   }
 
   /**
@@ -107,7 +91,7 @@ export class SnapshotFilesApi {
     path: string,
     options: { signal?: AbortSignal } = {},
   ): Promise<Response> {
-    return op(path, () =>
+    return withPath(path, () =>
       this.#t.stream("GET", `/snapshots/${seg(snapshot)}/files/content`, {
         query: { path },
         signal: options.signal,
@@ -160,24 +144,4 @@ export function diffSnapshots(
     query: { to, limit: options.limit },
     signal: options.signal,
   });
-}
-
-/** A file error learns which path it was about. */
-async function op<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof FsError && err.path === undefined) {
-      throw new FsError({
-        status: err.status,
-        code: err.code,
-        message: err.message,
-        errno: err.errno,
-        path,
-        requestId: err.requestId,
-        cause: err.cause,
-      });
-    }
-    throw err;
-  }
 }
