@@ -34,8 +34,8 @@ const ROOT_FILES = new Set(["main", "daemon", "config"]);
 /** Which npm workspace packages each package may import. */
 const PACKAGE_RULES: Record<string, readonly string[]> = {
   api: [],
-  sdk: ["@strata/api", "@strata/api/sizes"],
-  cli: ["@strata/sdk", "@strata/api", "@strata/api/sizes"],
+  sdk: ["@strata/api", "@strata/api/sizes", "@strata/api/values"],
+  cli: ["@strata/sdk", "@strata/api", "@strata/api/sizes", "@strata/api/values"],
   daemon: ["@strata/api"],
 };
 

@@ -1,21 +1,6 @@
 import { z } from "zod";
+import { EVENT_TYPES } from "./values.ts";
 
-/**
- * What the daemon did on its own, or refused to do: scheduled snapshot ticks and skips,
- * snapshots that became ready or failed, the reaper's deletions, pauses and stops.
- */
-export const EVENT_TYPES = [
-  "snapshot.tick",
-  "snapshot.skipped",
-  "snapshot.ready",
-  "snapshot.failed",
-  "snapshot.pruned",
-  "snapshot.expired",
-  "sandbox.paused",
-  "sandbox.resumed",
-  "sandbox.stopped",
-  "sandbox.started",
-] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const Event = z.object({

@@ -15,6 +15,7 @@ export * from "./sandbox.ts";
 export * from "./sizes.ts";
 export * from "./snapshot.ts";
 export * from "./snapshot-files.ts";
+export * from "./values.ts";
 export * from "./volume.ts";
 
 /** The API version this contract describes. */

@@ -1,16 +1,9 @@
 import { z } from "zod";
 import { ResourceRef } from "./common.ts";
+import { RUNTIMES, SANDBOX_STATUSES, SNAPSHOT_MODES } from "./values.ts";
 
-/**
- * A sandbox's life: `starting → ready ⇄ paused → stopping → stopped`. A persistent
- * sandbox can go from `stopped` back to `starting` (`POST /v1/sandboxes/{id}/start`).
- */
-export const SANDBOX_STATUSES = ["starting", "ready", "paused", "stopping", "stopped"] as const;
 export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
 
-export const RUNTIMES = ["crun", "runsc"] as const;
-
-export const SNAPSHOT_MODES = ["manual", "automatic"] as const;
 export type SnapshotMode = (typeof SNAPSHOT_MODES)[number];
 /** The most automatic snapshots `snapshotKeep` may keep. */
 export const SNAPSHOT_KEEP_MAX = 1000;

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { ListQuery, ResourceRef } from "./common.ts";
 import { SandboxRoot } from "./sandbox.ts";
+import { SNAPSHOT_KINDS, SNAPSHOT_STATUSES } from "./values.ts";
 
-export const SNAPSHOT_KINDS = ["volume", "sandbox"] as const;
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
 
 /** What a snapshot was taken of. */
@@ -48,7 +48,6 @@ export const SnapshotCreate = z.strictObject({
 });
 export type SnapshotCreate = z.infer<typeof SnapshotCreate>;
 
-export const SNAPSHOT_STATUSES = ["creating", "ready", "failed"] as const;
 export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
 
 /**

@@ -50,6 +50,15 @@ export type {
 /** Size helpers of the wire contract: `parseSize("10GB")`, `formatSize(1_500_000_000)` → `"1.5 GB"`. */
 // The sizes module alone: the SDK does not load zod at run time.
 export { formatSize, parseSize } from "@strata/api/sizes";
+// The contract's closed sets of values (statuses, kinds, modes, event types), zod-free too.
+export {
+  EVENT_TYPES,
+  RUNTIMES,
+  SANDBOX_STATUSES,
+  SNAPSHOT_KINDS,
+  SNAPSHOT_MODES,
+  SNAPSHOT_STATUSES,
+} from "@strata/api/values";
 export type { ByteStream } from "./bytes.ts";
 export { ChildProcess } from "./child-process.ts";
 export { Client, type ClientOptions } from "./client.ts";

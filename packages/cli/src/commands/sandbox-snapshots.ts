@@ -1,7 +1,7 @@
 import type { EventType, Sandbox, Snapshot } from "@strata/sdk";
+import { EVENT_TYPES } from "@strata/sdk";
 import { type Command, Option } from "commander";
 import { createSpinner } from "nanospinner";
-import { EVENT_TYPES } from "../choices.ts";
 import { Context } from "../context.ts";
 import { eventsTable } from "../event-output.ts";
 import { snapshotDetails, snapshotsTable } from "../snapshot-output.ts";

@@ -1,7 +1,13 @@
-import { type Sandbox, type SandboxOptions, type SnapshotMode, StrataError } from "@strata/sdk";
+import {
+  SANDBOX_STATUSES,
+  type Sandbox,
+  type SandboxOptions,
+  SNAPSHOT_MODES,
+  type SnapshotMode,
+  StrataError,
+} from "@strata/sdk";
 import { type Command, Option } from "commander";
 import { createSpinner } from "nanospinner";
-import { SANDBOX_STATUSES, SNAPSHOT_MODES } from "../choices.ts";
 import { Context } from "../context.ts";
 import { CliError } from "../output.ts";
 import { sandboxDetails, sandboxesTable } from "../sandbox-output.ts";

@@ -1,6 +1,6 @@
 import type { SnapshotKind } from "@strata/sdk";
+import { SNAPSHOT_KINDS } from "@strata/sdk";
 import { type Command, Option } from "commander";
-import { SNAPSHOT_KINDS } from "../choices.ts";
 import { Context } from "../context.ts";
 import { CliError } from "../output.ts";
 import { snapshotDetails, snapshotsTable } from "../snapshot-output.ts";
