@@ -16,6 +16,26 @@ export interface ApiResponse<T = unknown> {
   body: T;
 }
 
+/** Starts stratad on `dataDir` with free ports and a small pool; stdout and stderr are piped. */
+export function spawnDaemon(dataDir: string, args: readonly string[] = []): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      MAIN,
+      "--data-dir",
+      dataDir,
+      "--listen",
+      "127.0.0.1:0",
+      "--proxy-listen",
+      "127.0.0.1:0",
+      "--pool-size",
+      "16GiB",
+      ...args,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+}
+
 /**
  * A real stratad child process with its own data dir (and so its own pool, prefix and
  * port). `stop()` shuts it down with SIGTERM; `crash()` kills it with SIGKILL; `start()`
@@ -54,23 +74,7 @@ export class TestDaemon {
   }
 
   async start(extraArgs: string[] = []): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [
-        MAIN,
-        "--data-dir",
-        this.dataDir,
-        "--listen",
-        "127.0.0.1:0",
-        "--proxy-listen",
-        "127.0.0.1:0",
-        "--pool-size",
-        "16GiB",
-        ...this.args,
-        ...extraArgs,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = spawnDaemon(this.dataDir, [...this.args, ...extraArgs]);
     this.#child = child;
     this.#exited = once(child, "exit").then(([code]) => code as number | null);
     createInterface({ input: child.stdout! }).on("line", (line) => {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,7 +9,7 @@ import type { Snapshot, Volume } from "@strata/api";
 import { derivePrefix } from "../../packages/daemon/src/config.ts";
 import { run } from "../../packages/daemon/src/lib/exec.ts";
 import { isMountPoint } from "../../packages/daemon/src/lib/mounts.ts";
-import { isRoot, REPO, TestDaemon, waitFor } from "./harness.ts";
+import { isRoot, spawnDaemon, TestDaemon, waitFor } from "./harness.ts";
 
 const exists = (p: string) =>
   access(p).then(
@@ -23,21 +22,7 @@ describe("daemon lifecycle", { skip: !isRoot && "needs root" }, () => {
     const dataDir = await mkdtemp("/var/tmp/strata-e2e-");
     const prefix = derivePrefix(dataDir);
     try {
-      const child = spawn(
-        process.execPath,
-        [
-          join(REPO, "packages/daemon/src/main.ts"),
-          "--data-dir",
-          dataDir,
-          "--listen",
-          "127.0.0.1:0",
-          "--proxy-listen",
-          "127.0.0.1:0",
-          "--pool-size",
-          "16GiB",
-        ],
-        { stdio: ["ignore", "pipe", "pipe"] },
-      );
+      const child = spawnDaemon(dataDir);
       const exited = once(child, "exit");
       const seen: string[] = [];
       // The bridge is the first network state made; the start goes on after it.
