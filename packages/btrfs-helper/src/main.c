@@ -110,34 +110,31 @@ static int op_snap(struct request *r, const char **what) {
   return e;
 }
 
-/* subvol <path> */
-static int op_subvol(struct request *r, const char **what) {
-  *what = "subvolume create";
-  if (r->nargs != 1) return EINVAL;
+/* One ioctl on the parent folder of `path`, naming its last component. */
+static int named_ioctl(const char *path, unsigned long request) {
   const char *name;
-  int dir = open_parent(r->args[0], &name);
+  int dir = open_parent(path, &name);
   if (dir < 0) return -dir;
   struct btrfs_ioctl_vol_args_v2 a;
   memset(&a, 0, sizeof a);
   strcpy(a.name, name);
-  int e = ioctl(dir, BTRFS_IOC_SUBVOL_CREATE_V2, &a) < 0 ? errno : 0;
+  int e = ioctl(dir, request, &a) < 0 ? errno : 0;
   close(dir);
   return e;
+}
+
+/* subvol <path> */
+static int op_subvol(struct request *r, const char **what) {
+  *what = "subvolume create";
+  if (r->nargs != 1) return EINVAL;
+  return named_ioctl(r->args[0], BTRFS_IOC_SUBVOL_CREATE_V2);
 }
 
 /* destroy <path>: deletes a subvolume without waiting for a transaction commit. */
 static int op_destroy(struct request *r, const char **what) {
   *what = "subvolume delete";
   if (r->nargs != 1) return EINVAL;
-  const char *name;
-  int dir = open_parent(r->args[0], &name);
-  if (dir < 0) return -dir;
-  struct btrfs_ioctl_vol_args_v2 a;
-  memset(&a, 0, sizeof a);
-  strcpy(a.name, name);
-  int e = ioctl(dir, BTRFS_IOC_SNAP_DESTROY_V2, &a) < 0 ? errno : 0;
-  close(dir);
-  return e;
+  return named_ioctl(r->args[0], BTRFS_IOC_SNAP_DESTROY_V2);
 }
 
 /* limit <path> <bytes|none>: the referenced-bytes limit of the subvolume's qgroup. */
