@@ -1,62 +1,7 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { Volume } from "@strata/sdk";
-
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
-
-interface Reply {
-  status?: number;
-  json?: unknown;
-  headers?: Record<string, string>;
-}
-
-/** A daemon stand-in on 127.0.0.1 and a free port; `route` answers each request. */
-async function fakeDaemon(route: (method: string, url: URL) => Reply) {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", `http://${req.headers.host}`);
-    req.resume();
-    req.on("end", () => {
-      const reply = route(req.method ?? "GET", url);
-      res.writeHead(reply.status ?? 200, {
-        "content-type": "application/json",
-        ...reply.headers,
-      });
-      res.end(reply.json === undefined ? "" : JSON.stringify(reply.json));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return { url, close, [Symbol.asyncDispose]: close };
-}
-
-/** Runs the CLI as a user would, with a token and no colours. */
-function strata(
-  endpoint: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [MAIN, ...args],
-      {
-        env: { ...process.env, STRATA_ENDPOINT: endpoint, STRATA_TOKEN: "stk_test", NO_COLOR: "1" },
-      },
-      (err, stdout, stderr) => {
-        const code = err && typeof err.code === "number" ? err.code : err ? 1 : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { fakeDaemon, strata } from "./test-cli.ts";
 
 function volume(n: number, overrides: Partial<Volume> = {}): Volume {
   return {
@@ -78,7 +23,7 @@ function volume(n: number, overrides: Partial<Volume> = {}): Volume {
 }
 
 test("strata volumes list walks every page into one table", async () => {
-  await using daemon = await fakeDaemon((_method, url) => {
+  await using daemon = await fakeDaemon(({ url }) => {
     const page = Number(url.searchParams.get("cursor") ?? "0");
     const next = new URL(url);
     next.searchParams.set("cursor", String(page + 1));
@@ -95,7 +40,7 @@ test("strata volumes list walks every page into one table", async () => {
 });
 
 test("strata --json volumes list --limit 3 prints at most 3 volumes as JSON", async () => {
-  await using daemon = await fakeDaemon((_method, url) => ({
+  await using daemon = await fakeDaemon(({ url }) => ({
     json: [volume(1), volume(2), volume(3), volume(4)],
     headers: { link: `<${url.origin}/v1/volumes?cursor=x>; rel="next"` },
   }));
@@ -111,7 +56,7 @@ test("strata --json volumes list --limit 3 prints at most 3 volumes as JSON", as
 test("strata volumes create waits for a 202 volume and prints it when ready", async () => {
   let polls = 0;
   const base = { kind: "image" as const, image: "builtin:debian-13" };
-  await using daemon = await fakeDaemon((method, url) => {
+  await using daemon = await fakeDaemon(({ method, url }) => {
     if (method === "POST") return { status: 202, json: volume(1, { status: "creating", base }) };
     if (url.pathname.startsWith("/v1/images/")) {
       return { json: { name: "builtin:debian-13", status: "building", phase: "unpacking" } };
@@ -162,7 +107,7 @@ test("strata doctor exits 1 when a fatal check fails", async () => {
 
 test("strata exits 3 and points at npm start when the daemon is unreachable", async () => {
   const daemon = await fakeDaemon(() => ({}));
-  await daemon.close();
+  await daemon[Symbol.asyncDispose]();
   const list = await strata(daemon.url, ["volumes", "list"]);
   assert.equal(list.code, 3);
   assert.match(list.stderr, /^error: Cannot reach the Strata daemon at http:\/\/127\.0\.0\.1:\d+/m);
