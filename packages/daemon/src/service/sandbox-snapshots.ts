@@ -6,7 +6,6 @@ import type { SandboxRow } from "../db/sandboxes-repo.ts";
 import type { SlugsRepo } from "../db/slugs-repo.ts";
 import type { SnapshotRow, SnapshotsRepo } from "../db/snapshots-repo.ts";
 import { q, StrataError } from "../errors.ts";
-import { run } from "../lib/exec.ts";
 import { newId } from "../lib/ids.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
@@ -159,8 +158,6 @@ export class SandboxSnapshotService {
     const d = this.#d;
     const about = { sandbox: sandbox.id, snapshot: snap.id };
     try {
-      // Most dirty data goes to disk while the sandbox runs, so the frozen copy has little to flush.
-      await run(["sync", "-f", d.driver.path(sandbox.root_layer)]);
       const { frozenMs } = await d.sandboxes.whileFrozen(sandbox.id, (layer) =>
         d.driver.snapshot(layer, snap.id),
       );

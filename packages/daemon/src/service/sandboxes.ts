@@ -129,17 +129,7 @@ export class SandboxService {
     }
     d.launcher.validateAllowNet(input.allowNet);
 
-    if (input.root !== undefined && input.fromSnapshot !== undefined)
-      throw new StrataError("invalid_root", "Give either root or fromSnapshot, not both");
-    if (input.fromSnapshot !== undefined && !d.snapshots.find(orgId, input.fromSnapshot)) {
-      if (d.volumes.find(orgId, input.fromSnapshot))
-        throw new StrataError(
-          "invalid_root",
-          `Cannot restore from ${q(input.fromSnapshot)}: it is a volume; give it as root instead`,
-        );
-      throw new StrataError("snapshot_not_found", `Snapshot ${q(input.fromSnapshot)} not found`);
-    }
-    const root = this.#resolveRoot(orgId, input.fromSnapshot ?? input.root, region);
+    const root = this.#resolveRoot(orgId, input, region);
     if (input.persistent === true && root.kind === "volume")
       throw new StrataError(
         "invalid_root",
@@ -299,12 +289,26 @@ export class SandboxService {
     return size;
   }
 
-  #resolveRoot(orgId: string, ref: string | undefined, region: string): Root {
+  /** The root a create asks for: `root` (a volume, a snapshot or the image) or `fromSnapshot`. */
+  #resolveRoot(
+    orgId: string,
+    input: Pick<SandboxCreate, "root" | "fromSnapshot">,
+    region: string,
+  ): Root {
     const d = this.#d;
-    if (ref === undefined || ref === "builtin:debian-13")
+    const restore = input.fromSnapshot !== undefined;
+    if (restore && input.root !== undefined)
+      throw new StrataError("invalid_root", "Give either root or fromSnapshot, not both");
+    const ref = input.fromSnapshot ?? input.root;
+    if (ref === undefined || (!restore && ref === "builtin:debian-13"))
       return { kind: "image", image: "builtin:debian-13" };
     const volume = d.volumes.find(orgId, ref);
     if (volume) {
+      if (restore)
+        throw new StrataError(
+          "invalid_root",
+          `Cannot restore from ${q(ref)}: it is a volume; give it as root instead`,
+        );
       this.#checkVolume(volume, region);
       if (volume.bootable !== 1) {
         throw new StrataError(
@@ -338,6 +342,7 @@ export class SandboxService {
         );
       return { kind: "snapshot", id: snap.id, slug: snap.slug, snapshot: snap };
     }
+    if (restore) throw new StrataError("snapshot_not_found", `Snapshot ${q(ref)} not found`);
     throw new StrataError(
       "volume_not_found",
       `Unknown root ${q(ref)}: no volume or snapshot has that id or slug`,
@@ -576,18 +581,13 @@ export class SandboxService {
     copy: (rootLayer: string) => Promise<T>,
   ): Promise<{ value: T; frozenMs: number }> {
     const d = this.#d;
-    using _lock = await d.locks.acquire(sandboxId);
-    const row = d.sandboxes.byId(sandboxId);
-    if (!row || !this.#live.has(sandboxId)) throw new Error(`Sandbox ${sandboxId} has ended`);
-    this.#mustBeReady(row, "snapshot");
-    await d.launcher.freeze(sandboxId);
-    const t0 = performance.now();
-    try {
-      const value = await copy(row.root_layer);
-      return { value, frozenMs: performance.now() - t0 };
-    } finally {
-      await d.launcher.thaw(sandboxId);
-    }
+    const layer = d.sandboxes.byId(sandboxId)?.root_layer;
+    if (layer === undefined) throw new Error(`Sandbox ${sandboxId} has ended`);
+    // Most dirty data goes to disk while the sandbox runs, so the frozen copy has little to flush.
+    await run(["sync", "-f", d.driver.path(layer)]);
+    await using held = await this.#hold(sandboxId, "snapshot");
+    const value = await copy(layer);
+    return { value, frozenMs: performance.now() - (held.frozenSince ?? performance.now()) };
   }
 
   /**
@@ -600,30 +600,57 @@ export class SandboxService {
     const sandboxId = d.volumes.byId(volumeId)?.attached_to;
     if (!sandboxId || !this.#live.has(sandboxId)) return { [Symbol.asyncDispose]: async () => {} };
     await run(["sync", "-f", d.driver.path(volumeId)]);
+    const held = await this.#hold(sandboxId);
+    return {
+      [Symbol.asyncDispose]: async () => {
+        await held[Symbol.asyncDispose]();
+        if (held.frozenSince !== null)
+          d.log.info(
+            {
+              sandbox: sandboxId,
+              volume: volumeId,
+              frozenMs: performance.now() - held.frozenSince,
+            },
+            "Thawed the sandbox after a copy of its volume",
+          );
+      },
+    };
+  }
+
+  /**
+   * Takes the sandbox's lock (serialising with pause, resume, start, stop and its end) and
+   * freezes it; disposing thaws it and releases the lock. With `what`, the sandbox must be
+   * ready (else the matching 409); without, one that is not ready is only locked (paused:
+   * frozen already; starting or stopping: nothing of it writes), and `frozenSince` is null.
+   */
+  async #hold(
+    sandboxId: string,
+    what?: string,
+  ): Promise<AsyncDisposable & { readonly frozenSince: number | null }> {
+    const d = this.#d;
     const lock = await d.locks.acquire(sandboxId);
-    const row = d.sandboxes.byId(sandboxId);
-    // Paused is frozen already; starting or stopping has nothing that writes yet or any more.
-    if (row?.status !== "ready" || !this.#live.has(sandboxId)) {
-      return { [Symbol.asyncDispose]: async () => lock[Symbol.dispose]() };
-    }
     try {
+      const row = d.sandboxes.byId(sandboxId);
+      const live = row !== undefined && this.#live.has(sandboxId);
+      if (what !== undefined) {
+        if (!live) throw new Error(`Sandbox ${sandboxId} has ended`);
+        this.#mustBeReady(row, what);
+      } else if (!live || row.status !== "ready") {
+        return { frozenSince: null, [Symbol.asyncDispose]: async () => lock[Symbol.dispose]() };
+      }
       await d.launcher.freeze(sandboxId);
     } catch (err) {
       lock[Symbol.dispose]();
       throw err;
     }
-    const t0 = performance.now();
     return {
+      frozenSince: performance.now(),
       [Symbol.asyncDispose]: async () => {
         try {
           await d.launcher.thaw(sandboxId);
         } finally {
           lock[Symbol.dispose]();
         }
-        d.log.info(
-          { sandbox: sandboxId, volume: volumeId, frozenMs: performance.now() - t0 },
-          "Thawed the sandbox after a copy of its volume",
-        );
       },
     };
   }
