@@ -60,37 +60,16 @@ export class SandboxSnapshotService {
     return this.#d.snapshotService.list(orgId, { ...query, sandbox: sandbox.id });
   }
 
-  /** A scheduled tick: snapshot now, or skip (recorded) when that is not possible. */
+  /**
+   * A scheduled tick: snapshot now, or skip (recorded, with the reason: the sandbox is not
+   * ready, or a snapshot of it is in flight) when that is not possible.
+   */
   async tick(sandboxId: string): Promise<void> {
     const d = this.#d;
     const sandbox = d.sandboxes.findAny(sandboxId);
     if (!sandbox) return;
     const about = { sandbox: sandbox.id };
-    if (sandbox.status !== "ready") {
-      d.events.record(
-        sandbox.org_id,
-        "snapshot.skipped",
-        about,
-        `Skipped the scheduled snapshot of ${sandbox.id}: the sandbox is ${sandbox.status}`,
-      );
-      return;
-    }
-    if (this.#inFlight.has(sandbox.id)) {
-      d.events.record(
-        sandbox.org_id,
-        "snapshot.skipped",
-        about,
-        `Skipped the scheduled snapshot of ${sandbox.id}: a snapshot of it is still in flight`,
-      );
-      return;
-    }
     const name = automaticName(sandbox.id, new Date());
-    d.events.record(
-      sandbox.org_id,
-      "snapshot.tick",
-      about,
-      `Scheduled snapshot ${name} of ${sandbox.id} (${sandbox.snapshot_frequency})`,
-    );
     try {
       this.#start(sandbox, name, true);
     } catch (err) {
@@ -100,17 +79,20 @@ export class SandboxSnapshotService {
         about,
         `Skipped the scheduled snapshot of ${sandbox.id}: ${(err as Error).message}`,
       );
+      return;
     }
+    // The copy has only just begun: this event comes before its snapshot.ready.
+    d.events.record(
+      sandbox.org_id,
+      "snapshot.tick",
+      about,
+      `Scheduled snapshot ${name} of ${sandbox.id} (${sandbox.snapshot_frequency})`,
+    );
   }
 
   /** Resolves once every copy in flight has settled (daemon shutdown). */
   async settle(): Promise<void> {
     await Promise.allSettled([...this.#inFlight.values()]);
-  }
-
-  /** Resolves once the copy in flight for `sandboxId`, if any, has settled. */
-  async settled(sandboxId: string): Promise<void> {
-    await this.#inFlight.get(sandboxId);
   }
 
   #start(sandbox: SandboxRow, name: string, automatic: boolean): Snapshot {

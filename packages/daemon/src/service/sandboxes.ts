@@ -442,7 +442,7 @@ export class SandboxService {
     using _lock = await d.locks.acquire(found.id);
     const row = this.#find(orgId, id);
     if (row.status === "paused") return this.#view(row.id);
-    this.#mustBeReady(row, "pause");
+    this.assertReady(row, "pause");
     await d.launcher.freeze(row.id);
     d.sandboxes.setStatus(row.id, "paused");
     d.events.record(orgId, "sandbox.paused", { sandbox: row.id }, `Sandbox ${row.id} paused`);
@@ -565,7 +565,7 @@ export class SandboxService {
     id: string,
   ): { agent: SandboxHandle["agent"]; env: Record<string, string> } {
     const row = this.#find(orgId, id);
-    this.#mustBeReady(row, "run commands or touch files in");
+    this.assertReady(row, "run commands or touch files in");
     const live = this.#live.get(row.id);
     if (!live) throw new StrataError("sandbox_not_running", `Sandbox ${id} is not running`);
     return { agent: live.handle.agent, env: JSON.parse(row.env) as Record<string, string> };
@@ -634,7 +634,7 @@ export class SandboxService {
       const live = row !== undefined && this.#live.has(sandboxId);
       if (what !== undefined) {
         if (!live) throw new Error(`Sandbox ${sandboxId} has ended`);
-        this.#mustBeReady(row, what);
+        this.assertReady(row, what);
       } else if (!live || row.status !== "ready") {
         return { frozenSince: null, [Symbol.asyncDispose]: async () => lock[Symbol.dispose]() };
       }
@@ -657,10 +657,6 @@ export class SandboxService {
 
   /** Fails with the right 409 unless the sandbox is ready. */
   assertReady(row: SandboxRow, what: string): void {
-    this.#mustBeReady(row, what);
-  }
-
-  #mustBeReady(row: SandboxRow, what: string): void {
     if (row.status === "ready") return;
     if (row.status === "paused")
       throw new StrataError(
@@ -682,7 +678,7 @@ export class SandboxService {
   #alive(orgId: string, id: string, what: string): SandboxRow {
     const row = this.#find(orgId, id);
     if (row.status === "paused") return row;
-    this.#mustBeReady(row, what);
+    this.assertReady(row, what);
     return row;
   }
 

@@ -25,11 +25,6 @@ export class SnapshotScheduler {
     this.#jobs.delete(sandboxId);
   }
 
-  /** When the sandbox's next tick fires, if it has a job. */
-  nextRun(sandboxId: string): Date | null {
-    return this.#jobs.get(sandboxId)?.nextRun() ?? null;
-  }
-
   stopAll(): void {
     for (const id of [...this.#jobs.keys()]) this.stop(id);
   }
