@@ -6,16 +6,18 @@
  * The protocol (docs/btrfs-helper.md) is one line per message, fields separated by TAB:
  *
  *   request:  <id> TAB <op> [TAB <arg>]...  LF
- *   answer:   <id> TAB ok LF  |  <id> TAB err TAB <errno> TAB <message> LF
+ *   answer:   <id> TAB ok [TAB <value>] LF  |  <id> TAB err TAB <errno> TAB <message> LF
  *
  * Every request runs on a thread of its own, so a snapshot waiting for its transaction
  * commit does not hold back a delete; answers come in completion order, matched by id.
  * At EOF on stdin (the daemon is gone) the helper waits for running requests and exits.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -28,6 +30,8 @@
 #include <unistd.h>
 
 #define MAX_LINE 16384
+/* BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA (Linux 6.7); older uapi headers lack it. */
+#define QUOTA_CTL_ENABLE_SIMPLE 4
 #define MAX_ARGS 6
 
 struct request {
@@ -36,6 +40,7 @@ struct request {
   char *op;
   char *args[MAX_ARGS];
   int nargs;
+  char value[64]; /* what an op answers besides ok; empty for most */
 };
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,9 +48,10 @@ static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t run_done = PTHREAD_COND_INITIALIZER;
 static int running;
 
-static void answer(const char *id, int err, const char *what) {
+static void answer(const char *id, int err, const char *what, const char *value) {
   char buf[1024];
-  int n = err == 0 ? snprintf(buf, sizeof buf, "%s\tok\n", id)
+  int n = err == 0 && value[0] ? snprintf(buf, sizeof buf, "%s\tok\t%s\n", id, value)
+          : err == 0           ? snprintf(buf, sizeof buf, "%s\tok\n", id)
                    : snprintf(buf, sizeof buf, "%s\terr\t%d\t%s: %s\n", id, err, what,
                               strerror(err));
   if (n < 0) return;
@@ -87,7 +93,36 @@ static int parse_u64(const char *s, uint64_t *v) {
   return 0;
 }
 
-/* snap <source> <dest> <readonly 0|1> */
+/*
+ * The bytes counted by the level-0 qgroup of the subvolume `fd` is in, as of the last
+ * transaction commit (its referenced figure; under simple quotas, what the subvolume
+ * wrote itself). 0 when quotas are off or the qgroup has no figures yet.
+ */
+static uint64_t counted_bytes(int fd) {
+  struct btrfs_ioctl_get_subvol_info_args info;
+  if (ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, &info) < 0) return 0;
+  struct btrfs_ioctl_search_args s;
+  memset(&s, 0, sizeof s);
+  s.key.tree_id = BTRFS_QUOTA_TREE_OBJECTID;
+  s.key.min_type = s.key.max_type = BTRFS_QGROUP_INFO_KEY;
+  s.key.min_offset = s.key.max_offset = info.treeid; /* qgroup 0/<subvolume id> */
+  s.key.max_objectid = 0;
+  s.key.max_transid = (uint64_t)-1;
+  s.key.nr_items = 1;
+  if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &s) < 0 || s.key.nr_items < 1) return 0;
+  struct btrfs_ioctl_search_header h;
+  memcpy(&h, s.buf, sizeof h);
+  struct btrfs_qgroup_info_item item;
+  if (h.type != BTRFS_QGROUP_INFO_KEY || h.len < sizeof item) return 0;
+  memcpy(&item, s.buf + sizeof h, sizeof item);
+  return le64toh(item.rfer);
+}
+
+/*
+ * snap <source> <dest> <readonly 0|1>: answers the bytes the source's qgroup counted when
+ * the snapshot was committed (see counted_bytes), which the driver needs under simple
+ * quotas, where a snapshot's qgroup starts at zero.
+ */
 static int op_snap(struct request *r, const char **what) {
   *what = "snapshot";
   if (r->nargs != 3) return EINVAL;
@@ -105,6 +140,7 @@ static int op_snap(struct request *r, const char **what) {
   a.flags = strcmp(r->args[2], "1") == 0 ? BTRFS_SUBVOL_RDONLY : 0;
   strcpy(a.name, name);
   int e = ioctl(dir, BTRFS_IOC_SNAP_CREATE_V2, &a) < 0 ? errno : 0;
+  if (!e) snprintf(r->value, sizeof r->value, "%llu", (unsigned long long)counted_bytes(src));
   close(src);
   close(dir);
   return e;
@@ -182,12 +218,59 @@ static int op_sync(struct request *r, const char **what) {
   return e;
 }
 
+/*
+ * quota <path> <simple|full>: turns quotas on in that mode (nothing changes when they are
+ * on already, in either mode) and answers the mode in force, as the kernel names it in
+ * /sys/fs/btrfs/<fsid>/qgroups/mode: "squota" or "qgroup". A kernel without simple quotas
+ * (before 6.7) answers EINVAL to "simple".
+ */
+static int op_quota(struct request *r, const char **what) {
+  *what = "quota enable";
+  if (r->nargs != 2) return EINVAL;
+  bool simple = strcmp(r->args[1], "simple") == 0;
+  if (!simple && strcmp(r->args[1], "full") != 0) return EINVAL;
+  int fd = open(r->args[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct btrfs_ioctl_quota_ctl_args q;
+  memset(&q, 0, sizeof q);
+  q.cmd = simple ? QUOTA_CTL_ENABLE_SIMPLE : BTRFS_QUOTA_CTL_ENABLE;
+  struct btrfs_ioctl_fs_info_args fs;
+  memset(&fs, 0, sizeof fs);
+  int e = ioctl(fd, BTRFS_IOC_QUOTA_CTL, &q) < 0 ? errno : 0;
+  if (!e) e = ioctl(fd, BTRFS_IOC_FS_INFO, &fs) < 0 ? errno : 0;
+  close(fd);
+  if (e) return e;
+  *what = "read the quota mode";
+  char path[128];
+  int n = snprintf(path, sizeof path, "/sys/fs/btrfs/");
+  for (int i = 0; i < BTRFS_FSID_SIZE; i++) {
+    n += snprintf(path + n, sizeof path - (size_t)n, "%02x", fs.fsid[i]);
+    if (i == 3 || i == 5 || i == 7 || i == 9) path[n++] = '-';
+  }
+  snprintf(path + n, sizeof path - (size_t)n, "/qgroups/mode");
+  int m = open(path, O_RDONLY | O_CLOEXEC);
+  if (m < 0) {
+    /* Kernels before 6.7 have no mode file and only one mode. */
+    if (errno != ENOENT) return errno;
+    snprintf(r->value, sizeof r->value, "qgroup");
+    return 0;
+  }
+  ssize_t len = read(m, r->value, sizeof r->value - 1);
+  e = len < 0 ? errno : 0;
+  close(m);
+  if (e) return e;
+  r->value[len] = '\0';
+  r->value[strcspn(r->value, "\n\t")] = '\0';
+  return 0;
+}
+
 static const struct {
   const char *name;
   int (*run)(struct request *, const char **);
 } OPS[] = {
     {"snap", op_snap},     {"subvol", op_subvol},     {"destroy", op_destroy},
     {"limit", op_limit},   {"readonly", op_readonly}, {"sync", op_sync},
+    {"quota", op_quota},
 };
 
 static void *serve(void *arg) {
@@ -200,7 +283,7 @@ static void *serve(void *arg) {
       break;
     }
   }
-  answer(r->id, e, what);
+  answer(r->id, e, what, r->value);
   free(r->line);
   free(r);
   pthread_mutex_lock(&run_lock);
@@ -213,6 +296,7 @@ static void *serve(void *arg) {
 static bool parse(char *line, struct request *r) {
   r->line = line;
   r->nargs = 0;
+  r->value[0] = '\0';
   char *fields[2 + MAX_ARGS + 1];
   int n = 0;
   for (char *p = line;;) {

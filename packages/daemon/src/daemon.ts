@@ -91,6 +91,11 @@ export async function startDaemon(
   stack.defer(() => pool.close());
   const driver = await BtrfsDriver.open(pool.root, { accessGid: SANDBOX_ID_BASE });
   stack.defer(() => driver.close());
+  if (driver.quotaMode === "full")
+    log.warn(
+      { pool: pool.mount },
+      "The pool's quotas are in full (qgroup) mode: every snapshot costs a second commit, and a running sandbox stays frozen for it. A pool made by this version uses simple quotas.",
+    );
 
   const db = openDatabase(join(config.dataDir, "strata.db"));
   stack.defer(() => db.close());

@@ -122,6 +122,34 @@ export function driverConformance(
     await writeFile(join(d.path("vol-a"), "big"), Buffer.alloc(16 * 1024 * 1024, 1));
   });
 
+  it("a clone's size and capacity cover what it inherited, through clones of clones", async (d) => {
+    if (!d.info.quotas) return;
+    const MiB = 1024 * 1024;
+    await d.create("vol-a");
+    await writeFile(join(d.path("vol-a"), "big"), Buffer.alloc(8 * MiB, 3));
+    await d.snapshot("vol-a", "snp-a");
+    await d.create("vol-b", { from: "snp-a", capacityBytes: 12 * MiB });
+    await d.create("vol-c", { from: "vol-a" });
+    let u = await d.usage();
+    for (const id of ["snp-a", "vol-b", "vol-c"]) {
+      const ref = u.get(id)?.referencedBytes ?? 0;
+      assert.ok(ref >= 8 * MiB && ref < 10 * MiB, `${id} references ${ref}`);
+    }
+    // 8 MiB inherited + 2 MiB written fit in 12 MiB; 8 MiB more do not.
+    await writeFile(join(d.path("vol-b"), "more"), Buffer.alloc(2 * MiB, 4));
+    await assert.rejects(writeFile(join(d.path("vol-b"), "too-much"), Buffer.alloc(8 * MiB, 5)), {
+      errno: -constants.errno.EDQUOT,
+    });
+    await rm(join(d.path("vol-b"), "too-much"), { force: true });
+    await d.snapshot("vol-b", "snp-b");
+    await d.setCapacity("vol-b", 64 * MiB);
+    await writeFile(join(d.path("vol-b"), "later"), Buffer.alloc(8 * MiB, 6));
+    u = await d.usage();
+    const snpB = u.get("snp-b")?.referencedBytes ?? 0;
+    assert.ok(snpB >= 10 * MiB && snpB < 12 * MiB, `snp-b references ${snpB}`);
+    assert.ok((u.get("vol-b")?.referencedBytes ?? 0) >= 18 * MiB, "vol-b counts its new file");
+  });
+
   it("remove() deletes writable and read-only layers with their content", async (d) => {
     await d.create("vol-a");
     await writeFile(join(d.path("vol-a"), "x"), "x");

@@ -5,7 +5,6 @@
  */
 export const btrfs = {
   subvolumeList: (path: string) => ["btrfs", "subvolume", "list", path],
-  quotaEnable: (mount: string) => ["btrfs", "quota", "enable", mount],
   qgroupShow: (path: string) => ["btrfs", "qgroup", "show", "--raw", path],
   qgroupClearStale: (path: string) => ["btrfs", "qgroup", "clear-stale", path],
 } as const;

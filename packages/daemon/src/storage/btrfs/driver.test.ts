@@ -1,11 +1,24 @@
 import assert from "node:assert/strict";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { test } from "node:test";
 import { run } from "../../lib/exec.ts";
 import { canUseBtrfs, tempPool } from "../../testing/btrfs-fixture.ts";
 import { driverConformance } from "../conformance.ts";
 import { BtrfsDriver } from "./driver.ts";
+
+/** `/sys/fs/btrfs/<fsid>` of the filesystem mounted at `mount`, found through its device. */
+async function sysfsOf(mount: string): Promise<string> {
+  const { stdout } = await run(["findmnt", "-n", "-o", "SOURCE", mount]);
+  const dev = basename(stdout.trim());
+  for (const fsid of await readdir("/sys/fs/btrfs")) {
+    const devices = await readdir(join("/sys/fs/btrfs", fsid, "devices")).catch(
+      () => [] as string[],
+    );
+    if (devices.includes(dev)) return join("/sys/fs/btrfs", fsid);
+  }
+  throw new Error(`No btrfs in sysfs has device ${dev}`);
+}
 
 if (!canUseBtrfs) {
   test("btrfs driver (needs root and btrfs-progs)", {
@@ -18,6 +31,54 @@ if (!canUseBtrfs) {
       driver: await BtrfsDriver.open(pool.root),
       [Symbol.asyncDispose]: () => pool[Symbol.asyncDispose](),
     };
+  });
+
+  // A pool whose quotas were turned on in full mode before (by an older stratad, or by an
+  // administrator for --pool) keeps that mode, and every rule holds there too.
+  driverConformance("BtrfsDriver (full quotas)", async () => {
+    const pool = await tempPool();
+    await run(["btrfs", "quota", "enable", pool.mount]);
+    const driver = await BtrfsDriver.open(pool.root);
+    assert.equal(driver.quotaMode, "full");
+    return { driver, [Symbol.asyncDispose]: () => pool[Symbol.asyncDispose]() };
+  });
+
+  test("BtrfsDriver: a new pool gets simple quotas", async () => {
+    await using pool = await tempPool();
+    const d = await BtrfsDriver.open(pool.root);
+    assert.equal(d.quotaMode, "simple");
+    assert.equal(
+      await readFile(join(await sysfsOf(pool.mount), "qgroups", "mode"), "utf8"),
+      "squota\n",
+    );
+    await d.close();
+  });
+
+  test("BtrfsDriver: a restore cut after the swap gives the layer its new inherited size on cleanup()", async () => {
+    await using pool = await tempPool();
+    const d = await BtrfsDriver.open(pool.root);
+    await d.create("vol-a");
+    await writeFile(join(d.path("vol-a"), "big"), Buffer.alloc(4 * 1024 * 1024, 1));
+    await d.snapshot("vol-a", "snp-a");
+    await d.create("vol-b");
+    await d.restore("vol-b", "snp-a");
+    // The figure as a crash between the swap and its move would leave it.
+    await rename(join(pool.root, "meta", "vol-b"), join(pool.root, "meta", "vol-b@restore"));
+    await d.close();
+    const again = await BtrfsDriver.open(pool.root);
+    const before = (await again.usage()).get("vol-b")?.referencedBytes ?? 0;
+    assert.ok(before < 1024 * 1024, `before cleanup vol-b references ${before}`);
+    await again.cleanup();
+    const ref = (await again.usage()).get("vol-b")?.referencedBytes ?? 0;
+    assert.ok(ref >= 4 * 1024 * 1024, `vol-b references ${ref}`);
+    assert.deepEqual((await readdir(join(pool.root, "meta"))).sort(), ["snp-a", "vol-b"]);
+    // A figure whose layer a crash never put in place is dropped.
+    await writeFile(join(pool.root, "meta", "vol-gone"), "123");
+    const third = await BtrfsDriver.open(pool.root);
+    await third.cleanup();
+    assert.deepEqual((await readdir(join(pool.root, "meta"))).sort(), ["snp-a", "vol-b"]);
+    await again.close();
+    await third.close();
   });
 
   test("BtrfsDriver: remove() deletes subvolumes that sandbox code nested inside a layer", async () => {

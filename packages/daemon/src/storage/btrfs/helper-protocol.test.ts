@@ -16,8 +16,9 @@ test("encodeRequest() refuses arguments the line framing cannot carry", () => {
   assert.throws(() => encodeRequest(1, "destroy", [`/${"x".repeat(20000)}`]), /too long/);
 });
 
-test("parseAnswer() reads ok and err answers, naming the errno", () => {
-  assert.deepEqual(parseAnswer("12\tok"), { id: 12, ok: true });
+test("parseAnswer() reads ok answers with or without a value, and err answers naming the errno", () => {
+  assert.deepEqual(parseAnswer("12\tok"), { id: 12, ok: true, value: "" });
+  assert.deepEqual(parseAnswer("4\tok\tsquota"), { id: 4, ok: true, value: "squota" });
   assert.deepEqual(parseAnswer("3\terr\t39\tsubvolume delete: Directory not empty"), {
     id: 3,
     ok: false,
@@ -30,7 +31,15 @@ test("parseAnswer() reads ok and err answers, naming the errno", () => {
 });
 
 test("parseAnswer() throws on lines the helper never sends", () => {
-  for (const bad of ["", "x\tok", "1\tok\textra", "1\terr\tnope\tmsg", "1\terr\t2", "1\tmaybe"])
+  for (const bad of [
+    "",
+    "x\tok",
+    "1\tok\t",
+    "1\tok\ta\tb",
+    "1\terr\tnope\tmsg",
+    "1\terr\t2",
+    "1\tmaybe",
+  ])
     assert.throws(() => parseAnswer(bad), /Malformed answer/, bad);
 });
 

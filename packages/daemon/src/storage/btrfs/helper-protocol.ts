@@ -1,17 +1,18 @@
 /**
  * Pure encoding of the btrfs helper's line protocol (docs/btrfs-helper.md): one request
- * per line, `<id> TAB <op> TAB <arg>...`, answered by `<id> TAB ok` or
+ * per line, `<id> TAB <op> TAB <arg>...`, answered by `<id> TAB ok [TAB <value>]` or
  * `<id> TAB err TAB <errno> TAB <message>`, in completion order.
  */
 import { constants } from "node:os";
 
-export type HelperOp = "snap" | "subvol" | "destroy" | "limit" | "readonly" | "sync";
+export type HelperOp = "snap" | "subvol" | "destroy" | "limit" | "readonly" | "sync" | "quota";
 
 /** Longest request line the helper accepts, LF included. */
 export const MAX_REQUEST_BYTES = 16384;
 
 export type HelperAnswer =
-  | { id: number; ok: true }
+  /** `value`: what the op answers besides ok (`snap`, `quota`), else "". */
+  | { id: number; ok: true; value: string }
   | { id: number; ok: false; errno: number; code: string; message: string };
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -44,7 +45,8 @@ export function parseAnswer(line: string): HelperAnswer {
   const id = Number(f[0]);
   if (!/^[0-9]+$/.test(f[0] ?? "") || !Number.isSafeInteger(id))
     throw new Error(`Malformed answer from the btrfs helper: ${JSON.stringify(line)}`);
-  if (f[1] === "ok" && f.length === 2) return { id, ok: true };
+  if (f[1] === "ok" && f.length === 2) return { id, ok: true, value: "" };
+  if (f[1] === "ok" && f.length === 3 && f[2] !== "") return { id, ok: true, value: f[2]! };
   if (f[1] === "err" && f.length >= 4 && /^[0-9]+$/.test(f[2]!)) {
     const errno = Number(f[2]);
     return { id, ok: false, errno, code: errnoName(errno), message: f.slice(3).join("\t") };

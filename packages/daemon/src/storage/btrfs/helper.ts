@@ -20,14 +20,14 @@ export class BtrfsHelperError extends Error {
 }
 
 interface Pending {
-  resolve: () => void;
+  resolve: (value: string) => void;
   reject: (err: Error) => void;
   what: string;
 }
 
 /**
  * The daemon's end of `strata-btrfs`, one long-lived co-process that performs btrfs ioctls
- * (snapshot, subvolume create and delete, qgroup limit, read-only flag, sync) for the cost
+ * (snapshot, subvolume create and delete, quotas and qgroup limits, read-only flag, sync) for the cost
  * of a line on a pipe instead of an exec of btrfs-progs. Requests run concurrently in the
  * helper; each call resolves when its ioctl is done.
  *
@@ -60,8 +60,11 @@ export class BtrfsHelper {
     return this.#child?.pid;
   }
 
-  /** Sends one request; rejects with {@link BtrfsHelperError} when its ioctl fails. */
-  call(op: HelperOp, args: readonly string[]): Promise<void> {
+  /**
+   * Sends one request; resolves with what the op answers besides ok ("" for most ops),
+   * rejects with {@link BtrfsHelperError} when its ioctl fails.
+   */
+  call(op: HelperOp, args: readonly string[]): Promise<string> {
     if (this.#closed) return Promise.reject(new Error("The btrfs helper is closed"));
     const id = this.#nextId++;
     let line: string;
@@ -71,7 +74,7 @@ export class BtrfsHelper {
       return Promise.reject(err);
     }
     const child = this.#ensure();
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, what: `${op} ${args.join(" ")}` });
       this.#setRef(true);
       child.stdin?.write(line);
@@ -134,7 +137,7 @@ export class BtrfsHelper {
     if (!p) return;
     this.#pending.delete(answer.id);
     if (this.#pending.size === 0) this.#setRef(false);
-    if (answer.ok) p.resolve();
+    if (answer.ok) p.resolve(answer.value);
     else
       p.reject(
         new BtrfsHelperError(

@@ -2,7 +2,6 @@ import { mkdir, open, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { run } from "../../lib/exec.ts";
 import { isMountPoint, restrictToGroup, unmountBelow } from "../../lib/mounts.ts";
-import { btrfs } from "./commands.ts";
 
 const BTRFS_SUPER_MAGIC = 0x9123683e;
 
@@ -30,8 +29,8 @@ export interface PoolOptions {
 
 /**
  * Opens the daemon's btrfs pool: the configured btrfs mount, or a sparse image file in
- * the data dir, formatted on first use and loop-mounted at `<data-dir>/pool`. Quotas are
- * enabled either way, since capacities are qgroup limits.
+ * the data dir, formatted on first use and loop-mounted at `<data-dir>/pool`. The driver
+ * turns quotas on (capacities are qgroup limits).
  */
 export async function openPool(options: PoolOptions): Promise<Pool> {
   const log = options.log ?? (() => {});
@@ -42,7 +41,6 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
         `Cannot use pool ${JSON.stringify(options.pool)}: it is not a mounted btrfs filesystem`,
       );
     }
-    await run(btrfs.quotaEnable(options.pool));
     const root = join(options.pool, options.prefix);
     await mkdir(root, { recursive: true, mode: 0o700 });
     if (options.accessGid !== undefined) await restrictToGroup(root, options.accessGid);
@@ -65,7 +63,6 @@ export async function openPool(options: PoolOptions): Promise<Pool> {
     }
     await run(["mount", "-o", "loop,noatime", image, mount]);
   }
-  await run(btrfs.quotaEnable(mount));
   const root = join(mount, "strata");
   await mkdir(root, { recursive: true, mode: 0o700 });
   // The mount point's own mode is hidden by the mounted filesystem's root folder.
