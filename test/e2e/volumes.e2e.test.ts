@@ -118,22 +118,35 @@ describe("volumes and snapshots against a real stratad", { skip: !isRoot && "nee
     assert.equal((await d.api("DELETE", "/v1/snapshots/snap-src-1")).status, 404);
   });
 
-  test("snapshot sizes come from qgroups: flattened is the content, allocated the exclusive part", async () => {
+  test("snapshot sizes come from qgroups: flattened is the content, allocated the part counted to it", async () => {
+    const MiB = 1024 * 1024;
     const v = await create("sizes");
-    await writeFile(join(d.poolRoot, "writable", v.id, "data"), Buffer.alloc(32 * 1024 * 1024, 3));
+    await writeFile(join(d.poolRoot, "writable", v.id, "data"), Buffer.alloc(32 * MiB, 3));
     const s = (await d.api<Snapshot>("POST", `/v1/volumes/${v.id}/snapshots`, { slug: "sizes-1" }))
       .body;
-    assert.ok(s.flattenedSize >= 32 * 1024 * 1024, `flattened ${s.flattenedSize}`);
+    assert.ok(s.flattenedSize >= 32 * MiB, `flattened ${s.flattenedSize}`);
     assert.ok(
-      s.allocatedSize < 1024 * 1024,
+      s.allocatedSize < MiB,
       `a fresh snapshot shares its data, allocated ${s.allocatedSize}`,
     );
-    await writeFile(join(d.poolRoot, "writable", v.id, "data"), Buffer.alloc(32 * 1024 * 1024, 4));
+    const fork = await d.api<Volume>("POST", "/v1/volumes", {
+      slug: "sizes-fork",
+      region: "local",
+      capacity: "1GB",
+      from: "sizes-1",
+    });
+    assert.ok(fork.body.estimatedFlattenedSize >= 32 * MiB, "a fork counts what it inherited");
+    // Rewriting the data keeps both versions on disk: the allocated sizes of the volume and
+    // its snapshot cover both (simple quotas count the old version to the volume that wrote
+    // it, full quotas to the snapshot that alone holds it now).
+    await writeFile(join(d.poolRoot, "writable", v.id, "data"), Buffer.alloc(32 * MiB, 4));
     const later = (await d.api<Snapshot>("GET", "/v1/snapshots/sizes-1")).body;
+    const vol = (await d.api<Volume>("GET", `/v1/volumes/${v.id}`)).body;
     assert.ok(
-      later.allocatedSize >= 32 * 1024 * 1024,
-      `after the volume changed, allocated ${later.allocatedSize}`,
+      later.allocatedSize + vol.estimatedAllocatedSize >= 64 * MiB,
+      `after the volume changed, allocated ${later.allocatedSize} + ${vol.estimatedAllocatedSize}`,
     );
+    assert.equal(later.flattenedSize, s.flattenedSize, "a snapshot's content never changes");
   });
 
   test("lists paginate with an absolute Link header and filter by search", async () => {
