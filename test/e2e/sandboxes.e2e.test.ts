@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { access, readdir, readFile, stat } from "node:fs/promises";
+import { access, chmod, copyFile, readdir, readFile, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { connect, createServer } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -18,6 +18,7 @@ const exists = (p: string) =>
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const text = (s: string) => Buffer.from(s, "base64").toString();
 
+const BTRFS_HELPER = new URL("../../packages/btrfs-helper/build/strata-btrfs", import.meta.url);
 const PERL_HTTP = await readFile(new URL("./fixtures/server.pl", import.meta.url), "utf8");
 
 /** Sends an HTTP Upgrade through the port proxy, then `payload`; resolves with the status line and the echo. */
@@ -393,6 +394,37 @@ describe("sandboxes against a real stratad", { skip: !isRoot && "needs root" }, 
     assert.match(fill.out, /Disk quota exceeded/);
     assert.equal((await sh(bystander.id, "rm /root/fill; echo ok")).out, "ok\n");
     await Promise.all([kill(bomb.id), kill(bystander.id), kill(small.id)]);
+  });
+
+  test("sandbox code cannot make btrfs subvolumes or snapshots, whose writes would escape its capacities", async () => {
+    // A subvolume has its own qgroup: what is written into one made inside a root or a
+    // volume is not counted against their capacity. The static btrfs helper is a ready-made
+    // way to issue the ioctls from inside (EPERM is errno 1).
+    const volume = (
+      await d.api<Volume>("POST", "/v1/volumes", {
+        slug: "nested-subvolumes",
+        region: "local",
+        capacity: "300MB",
+      })
+    ).body;
+    const sbx = await create({ volumes: { "/data": volume.slug } });
+    const helper = join(d.poolRoot, "writable", sbx.id, "usr/local/bin/btrfs-ioctl");
+    await copyFile(BTRFS_HELPER, helper);
+    await chmod(helper, 0o755);
+    const ioctls = [
+      "1\tsubvol\t/root/nested",
+      "2\tsubvol\t/data/nested",
+      "3\tsnap\t/\t/root/copy\t0",
+      "4\tsnap\t/data\t/data/copy\t1",
+      "5\tdestroy\t/data",
+    ];
+    const r = await sh(sbx.id, `printf '${ioctls.join("\\n")}\\n' | btrfs-ioctl`);
+    const answers = r.out.trim().split("\n").sort();
+    assert.equal(answers.length, ioctls.length, r.out + r.err);
+    for (const a of answers) assert.match(a, /^\d\terr\t1\t/, a);
+    assert.equal((await sh(sbx.id, "ls /root /data")).out.includes("nested"), false);
+    await kill(sbx.id);
+    assert.equal((await d.api("DELETE", `/v1/volumes/${volume.id}`)).status, 204);
   });
 
   test("the network: egress is NATed, but the host, other sandboxes and link-local are unreachable; ports are proxied", async () => {

@@ -259,6 +259,15 @@ const CLONE_NAMESPACE_FLAGS = [
   0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080,
 ];
 
+/**
+ * BTRFS_IOC_SNAP_CREATE, SUBVOL_CREATE, SNAP_CREATE_V2, SUBVOL_CREATE_V2, SNAP_DESTROY and
+ * SNAP_DESTROY_V2 (`_IOW(0x94, n, …)`; the same numbers on 32-bit x86, the argument
+ * structs having fixed sizes).
+ */
+const BTRFS_SUBVOLUME_IOCTLS = [
+  0x50009401, 0x5000940e, 0x50009417, 0x50009418, 0x5000940f, 0x5000943f,
+];
+
 function buildSeccomp(): Record<string, unknown> {
   return {
     defaultAction: "SCMP_ACT_ALLOW",
@@ -276,6 +285,15 @@ function buildSeccomp(): Record<string, unknown> {
       })),
       // clone3 passes its flags in memory seccomp cannot read: ENOSYS makes libc fall back to clone.
       { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 },
+      // A subvolume or snapshot made inside a root or a volume has a qgroup of its own, so
+      // what is written into it would escape their capacity: EPERM, as for an unprivileged
+      // user on a filesystem that does not allow it.
+      ...BTRFS_SUBVOLUME_IOCTLS.map((request) => ({
+        names: ["ioctl"],
+        action: "SCMP_ACT_ERRNO",
+        errnoRet: 1,
+        args: [{ index: 1, value: request, op: "SCMP_CMP_EQ" }],
+      })),
     ],
   };
 }
