@@ -136,9 +136,15 @@ export interface LayerEntry {
 }
 
 export interface LayerUsage {
-  /** Bytes of everything the layer references (its flattened size). */
+  /**
+   * Bytes of everything the layer holds (its flattened size), which its capacity bounds. A
+   * driver may count what a clone inherited at the size it had when the clone was made.
+   */
   referencedBytes: number;
-  /** Bytes only this layer holds (freed when it is removed). */
+  /**
+   * The layer's own share of the pool: the bytes only it holds, or (btrfs simple quotas)
+   * the bytes it wrote itself that are still on disk, so that shares add up.
+   */
   exclusiveBytes: number;
 }
 
