@@ -5,7 +5,8 @@ import { test } from "node:test";
 import { run } from "../../lib/exec.ts";
 import { canUseBtrfs, tempPool } from "../../testing/btrfs-fixture.ts";
 import { driverConformance } from "../conformance.ts";
-import { BtrfsDriver } from "./driver.ts";
+import { BtrfsDriver, enableQuotas } from "./driver.ts";
+import { BtrfsHelperError } from "./helper.ts";
 
 /** `/sys/fs/btrfs/<fsid>` of the filesystem mounted at `mount`, found through its device. */
 async function sysfsOf(mount: string): Promise<string> {
@@ -19,6 +20,32 @@ async function sysfsOf(mount: string): Promise<string> {
   }
   throw new Error(`No btrfs in sysfs has device ${dev}`);
 }
+
+test("enableQuotas() asks for simple quotas, falls back to full ones on a kernel without them, and reports the mode in force", async () => {
+  const asked: string[] = [];
+  const helper = (answers: Record<string, string | Error>) => ({
+    call: async (op: string, args: readonly string[]) => {
+      asked.push(`${op} ${args.join(" ")}`);
+      const a = answers[args[1]!];
+      if (a instanceof Error) throw a;
+      return a ?? "";
+    },
+  });
+  assert.equal(await enableQuotas(helper({ simple: "squota" }), "/p"), "simple");
+  // quotas on in full mode already: the kernel keeps them so
+  assert.equal(await enableQuotas(helper({ simple: "qgroup" }), "/p"), "full");
+  asked.length = 0;
+  const old = helper({
+    simple: new BtrfsHelperError("quota enable: Invalid argument", "EINVAL", 22),
+    full: "qgroup",
+  });
+  assert.equal(await enableQuotas(old, "/p"), "full");
+  assert.deepEqual(asked, ["quota /p simple", "quota /p full"]);
+  const denied = helper({
+    simple: new BtrfsHelperError("quota enable: Operation not permitted", "EPERM", 1),
+  });
+  await assert.rejects(enableQuotas(denied, "/p"), /Operation not permitted/);
+});
 
 if (!canUseBtrfs) {
   test("btrfs driver (needs root and btrfs-progs)", {

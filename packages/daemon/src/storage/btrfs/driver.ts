@@ -449,7 +449,10 @@ export class BtrfsDriver implements StorageDriver {
  * Turns quotas on for the filesystem of `root`, simple ones where the kernel has them, and
  * returns the mode in force (a filesystem whose quotas are on keeps its mode).
  */
-async function enableQuotas(helper: BtrfsHelper, root: string): Promise<QuotaMode> {
+export async function enableQuotas(
+  helper: Pick<BtrfsHelper, "call">,
+  root: string,
+): Promise<QuotaMode> {
   const mode = await helper.call("quota", [root, "simple"]).catch((err: unknown) => {
     // A kernel before 6.7 does not know simple quotas.
     if (err instanceof BtrfsHelperError && err.code === "EINVAL")
