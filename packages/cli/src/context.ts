@@ -51,6 +51,16 @@ export class Context {
     this.print(toJson(value));
   }
 
+  /**
+   * Writes a listing: the items as JSON with `--json`, else `empty` when there are none,
+   * else the table `table` makes of them.
+   */
+  printList<T>(items: T[], empty: string, table: (items: T[], ctx: Context) => string): void {
+    if (this.json) this.printJson(items);
+    else if (items.length === 0) this.print(empty);
+    else this.print(table(items, this));
+  }
+
   /** Writes a line to stderr (progress, notices). */
   note(text: string): void {
     process.stderr.write(`${text}\n`);

@@ -23,8 +23,6 @@ export function eventsCommand(program: Command): void {
         limit: pageSize(opts.limit),
       });
       const items = await collect(list, opts.limit);
-      if (ctx.json) ctx.printJson(items);
-      else if (items.length === 0) ctx.print("No events.");
-      else ctx.print(eventsTable(items, ctx));
+      ctx.printList(items, "No events.", eventsTable);
     });
 }

@@ -50,9 +50,7 @@ export function sandboxSnapshotCommands(sandboxes: Command): void {
         await sandbox.snapshots.list({ limit: pageSize(opts.limit) }),
         opts.limit,
       );
-      if (ctx.json) ctx.printJson(items);
-      else if (items.length === 0) ctx.print(`No snapshots of sandbox ${id}.`);
-      else ctx.print(snapshotsTable(items, ctx));
+      ctx.printList(items, `No snapshots of sandbox ${id}.`, snapshotsTable);
     });
 
   sandboxes
@@ -70,9 +68,7 @@ export function sandboxSnapshotCommands(sandboxes: Command): void {
         await sandbox.events({ type: opts.type, limit: pageSize(opts.limit) }),
         opts.limit,
       );
-      if (ctx.json) ctx.printJson(items);
-      else if (items.length === 0) ctx.print(`No events for sandbox ${id}.`);
-      else ctx.print(eventsTable(items, ctx));
+      ctx.printList(items, `No events for sandbox ${id}.`, eventsTable);
     });
 }
 

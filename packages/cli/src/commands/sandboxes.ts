@@ -166,9 +166,7 @@ export function sandboxesCommand(program: Command): void {
           limit: pageSize(opts.limit),
         });
         const items = (await collect(page, opts.limit)).map((s) => s.info);
-        if (ctx.json) ctx.printJson(items);
-        else if (items.length === 0) ctx.print("No sandboxes.");
-        else ctx.print(sandboxesTable(items, ctx));
+        ctx.printList(items, "No sandboxes.", sandboxesTable);
       },
     );
 

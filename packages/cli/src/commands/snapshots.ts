@@ -47,9 +47,7 @@ export function snapshotsCommand(program: Command): void {
         limit: pageSize(opts.limit),
       });
       const items = await collect(list, opts.limit);
-      if (ctx.json) ctx.printJson(items);
-      else if (items.length === 0) ctx.print("No snapshots.");
-      else ctx.print(snapshotsTable(items, ctx));
+      ctx.printList(items, "No snapshots.", snapshotsTable);
     });
 
   snapshots

@@ -40,9 +40,7 @@ export function volumesCommand(program: Command): void {
         limit: pageSize(opts.limit),
       });
       const items = await collect(list, opts.limit);
-      if (ctx.json) ctx.printJson(items);
-      else if (items.length === 0) ctx.print("No volumes.");
-      else ctx.print(volumesTable(items, ctx));
+      ctx.printList(items, "No volumes.", volumesTable);
     });
 
   volumes
