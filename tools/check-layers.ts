@@ -35,7 +35,14 @@ const ROOT_FILES = new Set(["main", "daemon", "config"]);
 const PACKAGE_RULES: Record<string, readonly string[]> = {
   api: [],
   sdk: ["@strata/api", "@strata/api/sizes", "@strata/api/values"],
-  cli: ["@strata/sdk", "@strata/api", "@strata/api/sizes", "@strata/api/values"],
+  // @strata/sdk/testing: the SDK's fake daemon and wire fixtures, for the CLI's tests.
+  cli: [
+    "@strata/sdk",
+    "@strata/sdk/testing",
+    "@strata/api",
+    "@strata/api/sizes",
+    "@strata/api/values",
+  ],
   daemon: ["@strata/api"],
 };
 
