@@ -32,7 +32,10 @@
 #define MAX_LINE 16384
 /* BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA (Linux 6.7); older uapi headers lack it. */
 #define QUOTA_CTL_ENABLE_SIMPLE 4
-#define MAX_ARGS 6
+/* `usage` takes one path per layer; the daemon sends at most this many per request. */
+#define MAX_ARGS 256
+/* Room for the longest value: a `usage` answer of two 20-digit numbers per path. */
+#define MAX_VALUE (MAX_ARGS * 44)
 
 struct request {
   char *line; /* owns the argument strings */
@@ -40,7 +43,7 @@ struct request {
   char *op;
   char *args[MAX_ARGS];
   int nargs;
-  char value[64]; /* what an op answers besides ok; empty for most */
+  char value[MAX_VALUE]; /* what an op answers besides ok; empty for most */
 };
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -49,13 +52,19 @@ static pthread_cond_t run_done = PTHREAD_COND_INITIALIZER;
 static int running;
 
 static void answer(const char *id, int err, const char *what, const char *value) {
-  char buf[1024];
-  int n = err == 0 && value[0] ? snprintf(buf, sizeof buf, "%s\tok\t%s\n", id, value)
-          : err == 0           ? snprintf(buf, sizeof buf, "%s\tok\n", id)
-                   : snprintf(buf, sizeof buf, "%s\terr\t%d\t%s: %s\n", id, err, what,
-                              strerror(err));
-  if (n < 0) return;
-  if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1, buf[n - 1] = '\n';
+  size_t size = strlen(id) + strlen(value) + 1024;
+  char *buf = malloc(size);
+  if (buf == NULL) _exit(1);
+  int n = err == 0 && value[0] ? snprintf(buf, size, "%s\tok\t%s\n", id, value)
+          : err == 0           ? snprintf(buf, size, "%s\tok\n", id)
+                               : snprintf(buf, size, "%s\terr\t%d\t%s: %s\n", id, err, what,
+                                          strerror(err));
+  if (n < 0) {
+    free(buf);
+    return;
+  }
+  if ((size_t)n >= size) n = (int)size - 1, buf[n - 1] = '\n';
+  char *start = buf;
   pthread_mutex_lock(&out_lock);
   const char *p = buf;
   while (n > 0) {
@@ -66,6 +75,7 @@ static void answer(const char *id, int err, const char *what, const char *value)
     n -= (int)w;
   }
   pthread_mutex_unlock(&out_lock);
+  free(start);
 }
 
 /* Splits "dir/name" into an O_DIRECTORY fd of dir and name; -errno on failure. */
@@ -94,13 +104,15 @@ static int parse_u64(const char *s, uint64_t *v) {
 }
 
 /*
- * The bytes counted by the level-0 qgroup of the subvolume `fd` is in, as of the last
- * transaction commit (its referenced figure; under simple quotas, what the subvolume
- * wrote itself). 0 when quotas are off or the qgroup has no figures yet.
+ * The figures of the level-0 qgroup of the subvolume `fd` is in, as of the last transaction
+ * commit: referenced and exclusive bytes (under simple quotas both are what the subvolume
+ * wrote itself). 0 and 0 when quotas are off or the qgroup has no item yet (a subvolume
+ * made since the last commit).
  */
-static uint64_t counted_bytes(int fd) {
+static void qgroup_figures(int fd, uint64_t *rfer, uint64_t *excl) {
+  *rfer = *excl = 0;
   struct btrfs_ioctl_get_subvol_info_args info;
-  if (ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, &info) < 0) return 0;
+  if (ioctl(fd, BTRFS_IOC_GET_SUBVOL_INFO, &info) < 0) return;
   struct btrfs_ioctl_search_args s;
   memset(&s, 0, sizeof s);
   s.key.tree_id = BTRFS_QUOTA_TREE_OBJECTID;
@@ -109,19 +121,21 @@ static uint64_t counted_bytes(int fd) {
   s.key.max_objectid = 0;
   s.key.max_transid = (uint64_t)-1;
   s.key.nr_items = 1;
-  if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &s) < 0 || s.key.nr_items < 1) return 0;
+  if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &s) < 0 || s.key.nr_items < 1) return;
   struct btrfs_ioctl_search_header h;
   memcpy(&h, s.buf, sizeof h);
   struct btrfs_qgroup_info_item item;
-  if (h.type != BTRFS_QGROUP_INFO_KEY || h.len < sizeof item) return 0;
+  if (h.type != BTRFS_QGROUP_INFO_KEY || h.len < sizeof item) return;
   memcpy(&item, s.buf + sizeof h, sizeof item);
-  return le64toh(item.rfer);
+  *rfer = le64toh(item.rfer);
+  *excl = le64toh(item.excl);
 }
 
 /*
- * snap <source> <dest> <readonly 0|1>: answers the bytes the source's qgroup counted when
- * the snapshot was committed (see counted_bytes), which the driver needs under simple
- * quotas, where a snapshot's qgroup starts at zero.
+ * snap <source> <dest> <readonly 0|1>: answers "<source rfer> <dest rfer> <dest excl>", the
+ * qgroup figures (see qgroup_figures) of both once the snapshot is committed. Under simple
+ * quotas a snapshot's qgroup starts near zero, so the driver adds what the source counted
+ * to what the source inherited; a read-only snapshot's figures never change afterwards.
  */
 static int op_snap(struct request *r, const char **what) {
   *what = "snapshot";
@@ -140,7 +154,17 @@ static int op_snap(struct request *r, const char **what) {
   a.flags = strcmp(r->args[2], "1") == 0 ? BTRFS_SUBVOL_RDONLY : 0;
   strcpy(a.name, name);
   int e = ioctl(dir, BTRFS_IOC_SNAP_CREATE_V2, &a) < 0 ? errno : 0;
-  if (!e) snprintf(r->value, sizeof r->value, "%llu", (unsigned long long)counted_bytes(src));
+  if (!e) {
+    uint64_t src_rfer, src_excl, dest_rfer = 0, dest_excl = 0;
+    qgroup_figures(src, &src_rfer, &src_excl);
+    int dest = openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dest >= 0) {
+      qgroup_figures(dest, &dest_rfer, &dest_excl);
+      close(dest);
+    }
+    snprintf(r->value, sizeof r->value, "%llu %llu %llu", (unsigned long long)src_rfer,
+             (unsigned long long)dest_rfer, (unsigned long long)dest_excl);
+  }
   close(src);
   close(dir);
   return e;
@@ -207,6 +231,37 @@ static int op_readonly(struct request *r, const char **what) {
   return e;
 }
 
+/*
+ * usage <path>...: the qgroup figures of each path's subvolume (see qgroup_figures), as
+ * "<rfer>:<excl>" per path, separated by spaces, in the order asked; "-" for a path that
+ * does not exist. Reads the quota tree only: no transaction is committed.
+ */
+static int op_usage(struct request *r, const char **what) {
+  *what = "qgroup usage";
+  if (r->nargs < 1) return EINVAL;
+  size_t len = 0;
+  for (int i = 0; i < r->nargs; i++) {
+    char *out = r->value + len;
+    size_t room = sizeof r->value - len;
+    const char *sep = i == 0 ? "" : " ";
+    int fd = open(r->args[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int n;
+    if (fd < 0) {
+      if (errno != ENOENT) return errno;
+      n = snprintf(out, room, "%s-", sep);
+    } else {
+      uint64_t rfer, excl;
+      qgroup_figures(fd, &rfer, &excl);
+      close(fd);
+      n = snprintf(out, room, "%s%llu:%llu", sep, (unsigned long long)rfer,
+                   (unsigned long long)excl);
+    }
+    if (n < 0 || (size_t)n >= room) return E2BIG;
+    len += (size_t)n;
+  }
+  return 0;
+}
+
 /* sync <path>: commits the filesystem's transaction (qgroup numbers are updated then). */
 static int op_sync(struct request *r, const char **what) {
   *what = "sync";
@@ -270,7 +325,7 @@ static const struct {
 } OPS[] = {
     {"snap", op_snap},     {"subvol", op_subvol},     {"destroy", op_destroy},
     {"limit", op_limit},   {"readonly", op_readonly}, {"sync", op_sync},
-    {"quota", op_quota},
+    {"quota", op_quota},   {"usage", op_usage},
 };
 
 static void *serve(void *arg) {

@@ -107,7 +107,7 @@ export class ImageService {
     this.#log.info({ image: name }, `Building image ${name}`);
     try {
       await this.#driver.create(work);
-      await this.#builder.build(name, this.#driver.path(work), {
+      await this.#builder.build(name, this.#driver.writablePath(work), {
         onPhase: (phase) => {
           this.#repo.setPhase(name, phase);
           this.#log.info({ image: name, phase }, `Building image ${name}: ${phase}`);
@@ -116,7 +116,7 @@ export class ImageService {
       });
       await this.#driver.snapshot(work, layer);
       await this.#driver.remove(work);
-      const size = (await this.#driver.usage()).get(layer)?.referencedBytes ?? null;
+      const size = (await this.#driver.usage([layer])).get(layer)?.referencedBytes ?? null;
       this.#repo.upsert({
         name,
         layer_id: layer,

@@ -146,7 +146,7 @@ export class SandboxSnapshotService {
       // Ready (restorable) now; the size comes from the filesystem's accounting, which costs
       // a transaction commit, so it is recorded just after.
       d.snapshots.settle(snap.id, { status: "ready", sizeBytes: null }, new Date().toISOString());
-      const sizeBytes = (await d.driver.usage()).get(snap.id)?.referencedBytes ?? 0;
+      const sizeBytes = (await d.driver.usage([snap.id])).get(snap.id)?.referencedBytes ?? 0;
       d.snapshots.setSize(snap.id, sizeBytes);
       d.events.record(
         snap.org_id,

@@ -260,8 +260,11 @@ export class SandboxService {
     const id = row.id;
     const handle = await d.launcher.launch({
       id,
-      rootPath: d.driver.path(row.root_layer),
-      mounts: mounted.map((m) => ({ source: d.driver.path(m.volume.id), destination: m.path })),
+      rootPath: d.driver.writablePath(row.root_layer),
+      mounts: mounted.map((m) => ({
+        source: d.driver.writablePath(m.volume.id),
+        destination: m.path,
+      })),
       env: JSON.parse(row.env) as Record<string, string>,
       memoryBytes: row.memory,
       cpus: row.cpus,
@@ -283,7 +286,7 @@ export class SandboxService {
   async #layerSize(layer: string): Promise<number> {
     let size = this.#sizes.get(layer);
     if (size === undefined) {
-      size = (await this.#d.driver.usage()).get(layer)?.referencedBytes ?? 0;
+      size = (await this.#d.driver.usage([layer])).get(layer)?.referencedBytes ?? 0;
       this.#sizes.set(layer, size);
     }
     return size;
@@ -584,7 +587,7 @@ export class SandboxService {
     const layer = d.sandboxes.byId(sandboxId)?.root_layer;
     if (layer === undefined) throw new Error(`Sandbox ${sandboxId} has ended`);
     // Most dirty data goes to disk while the sandbox runs, so the frozen copy has little to flush.
-    await run(["sync", "-f", d.driver.path(layer)]);
+    await run(["sync", "-f", d.driver.writablePath(layer)]);
     await using held = await this.#hold(sandboxId, "snapshot");
     const value = await copy(layer);
     return { value, frozenMs: performance.now() - (held.frozenSince ?? performance.now()) };
@@ -599,7 +602,7 @@ export class SandboxService {
     const d = this.#d;
     const sandboxId = d.volumes.byId(volumeId)?.attached_to;
     if (!sandboxId || !this.#live.has(sandboxId)) return { [Symbol.asyncDispose]: async () => {} };
-    await run(["sync", "-f", d.driver.path(volumeId)]);
+    await run(["sync", "-f", d.driver.writablePath(volumeId)]);
     const held = await this.#hold(sandboxId);
     return {
       [Symbol.asyncDispose]: async () => {

@@ -117,7 +117,7 @@ export class SnapshotService {
       );
     }
     stack.defer(() => d.driver.remove(row.id));
-    const sizeBytes = (await d.driver.usage()).get(row.id)?.referencedBytes ?? 0;
+    const sizeBytes = (await d.driver.usage([row.id])).get(row.id)?.referencedBytes ?? 0;
     d.snapshots.settle(row.id, { status: "ready", sizeBytes }, new Date().toISOString());
     stack.move();
     d.log.info(
@@ -136,7 +136,8 @@ export class SnapshotService {
     const row = this.#d.snapshots.byId(id);
     if (!row) throw new StrataError("snapshot_not_found", `Snapshot ${q(id)} not found`);
     // Only a ready snapshot has data to measure; polling one being created stays cheap.
-    const usage = row.status === "ready" ? (await this.#d.driver.usage()).get(row.id) : undefined;
+    const usage =
+      row.status === "ready" ? (await this.#d.driver.usage([row.id])).get(row.id) : undefined;
     return snapshotView(row, usage);
   }
 
@@ -149,7 +150,7 @@ export class SnapshotService {
       sandboxId: query.sandbox,
     });
     const usage = page.items.some((r) => r.status === "ready")
-      ? await this.#d.driver.usage()
+      ? await this.#d.driver.usage(page.items.filter((r) => r.status === "ready").map((r) => r.id))
       : new Map();
     return {
       items: page.items.map((r) => snapshotView(r, usage.get(r.id))),

@@ -141,7 +141,7 @@ export class VolumeService {
         `Cannot create a volume from snapshot ${q(snap.slug)}: it is ${snap.status}`,
       );
     }
-    const size = (await this.#d.driver.usage()).get(snap.id)?.referencedBytes ?? 0;
+    const size = (await this.#d.driver.usage([snap.id])).get(snap.id)?.referencedBytes ?? 0;
     if (size > capacity) {
       throw new StrataError(
         "invalid_capacity",
@@ -227,7 +227,9 @@ export class VolumeService {
 
   async list(orgId: string, query: ListQuery): Promise<Page<Volume>> {
     const page = this.#d.volumes.list(orgId, query);
-    const usage = page.items.length ? await this.#d.driver.usage() : new Map();
+    const usage = page.items.length
+      ? await this.#d.driver.usage(page.items.map((r) => r.id))
+      : new Map();
     return {
       items: page.items.map((r) => volumeView(r, usage.get(r.id))),
       nextCursor: page.nextCursor,
@@ -368,7 +370,7 @@ export class VolumeService {
   async #view(id: string): Promise<Volume> {
     const row = this.#d.volumes.byId(id);
     if (!row) throw new StrataError("volume_not_found", `Volume ${q(id)} not found`);
-    const usage = row.status === "ready" ? (await this.#d.driver.usage()).get(id) : undefined;
+    const usage = row.status === "ready" ? (await this.#d.driver.usage([id])).get(id) : undefined;
     return volumeView(row, usage);
   }
 }
