@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import {
   chmod,
   mkdir,
+  mkdtemp,
   open,
+  readdir,
   readFile,
   rename,
   rm,
@@ -10,7 +12,7 @@ import {
   utimes,
   writeFile,
 } from "node:fs/promises";
-import { constants } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
@@ -21,6 +23,25 @@ import {
 } from "./driver.ts";
 
 const MiB = 1024 * 1024;
+
+/**
+ * A folder outside the pool that stands for the host's files: the hostile symlinks of the
+ * tests point at it (never at a real host folder), and it must come through intact.
+ */
+async function hostFolder(): Promise<
+  { path: string; intact: () => Promise<void> } & AsyncDisposable
+> {
+  const path = await mkdtemp(join(tmpdir(), "strata-host-"));
+  await writeFile(join(path, "secret"), "host");
+  return {
+    path,
+    intact: async () => {
+      assert.deepEqual(await readdir(path), ["secret"], "the host folder keeps its files");
+      assert.equal(await readFile(join(path, "secret"), "utf8"), "host");
+    },
+    [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }),
+  };
+}
 
 export interface ConformanceOptions {
   /**
@@ -325,7 +346,8 @@ export function driverConformance(name: string, options: ConformanceOptions): vo
     await utimes(join(v, "touched"), new Date(1e12), new Date(1e12));
     await rename(join(v, "dir/sub"), join(v, "dir/moved"));
     // A hostile rename: a symlink to a host folder moved; the host folder is never listed.
-    await symlink("/etc", join(v, "link"));
+    await using host = await hostFolder();
+    await symlink(host.path, join(v, "link"));
     await d.snapshot("vol-a", "snp-2");
     await rename(join(v, "link"), join(v, "link2"));
     await d.snapshot("vol-a", "snp-3");
@@ -351,6 +373,27 @@ export function driverConformance(name: string, options: ConformanceOptions): vo
     const cut = await d.diff("snp-1", "snp-2", { limit: 1 });
     assert.deepEqual(cut.added, ["/dir/moved"]);
     assert.equal(cut.truncated, true);
+    for (const id of ["snp-2", "snp-3", "vol-a"]) await d.remove(id);
+    await host.intact();
+  });
+
+  it("no method reaches through a symlink a layer holds: the folder it names survives everything", async (d) => {
+    await using host = await hostFolder();
+    await d.create("vol-a");
+    const v = d.writablePath("vol-a");
+    await mkdir(join(v, "deep/er"), { recursive: true });
+    await symlink(host.path, join(v, "link"));
+    await symlink(host.path, join(v, "deep/er/link"));
+    await symlink(join(host.path, "secret"), join(v, "file-link"));
+    await d.snapshot("vol-a", "snp-a");
+    await d.create("vol-b", { from: "snp-a" });
+    await d.snapshot("vol-b", "snp-b");
+    await d.restore("vol-a", "snp-b");
+    assert.deepEqual((await d.diff("snp-a", "snp-b")).added, []);
+    await d.trash("vol-b");
+    for (const id of ["vol-b", "snp-b", "snp-a", "vol-a"]) await d.remove(id);
+    assert.deepEqual(await d.list(), []);
+    await host.intact();
   });
 
   it("diff() counts a new mode, link target, content of the same size or type as a change", async (d) => {

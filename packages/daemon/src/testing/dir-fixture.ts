@@ -1,7 +1,8 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DirDriver } from "../storage/dir/driver.ts";
+import { removeTree } from "../storage/dir/tree.ts";
 
 /**
  * A storage driver on plain folders under the temp dir, for tests that need real layers
@@ -25,7 +26,7 @@ export async function tempDirDriver(): Promise<
     [Symbol.asyncDispose]: async () => {
       for (const { id } of await driver.list()) await driver.remove(id);
       await driver.cleanup();
-      await rm(root, { recursive: true, force: true });
+      await removeTree(root);
     },
   };
 }

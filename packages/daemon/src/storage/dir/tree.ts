@@ -1,13 +1,14 @@
 import type { Dirent } from "node:fs";
-import { chmod, lstat, readdir, rm } from "node:fs/promises";
+import { chmod, lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ExecError, run } from "../../lib/exec.ts";
 import { unmountBelow } from "../../lib/mounts.ts";
 
 /**
- * Whole-tree operations of the directory driver, by well-kept tools where there is one:
- * GNU `cp -a` copies, `du` measures, e2fsprogs' `chattr` freezes. None of them follows a
- * symlink inside the tree or crosses into a mount point.
+ * Whole-tree operations of the directory driver, by well-kept tools: GNU `cp -a` copies,
+ * `du` measures, `rm` deletes, e2fsprogs' `chattr` freezes. None of them follows a symlink
+ * inside the tree or crosses into a mount point: the trees hold whatever sandbox code put
+ * there.
  */
 const isRoot = process.getuid?.() === 0;
 
@@ -29,6 +30,8 @@ export const treeCommands = {
     source,
     dest,
   ],
+  /** Deletes the tree, never following a symlink nor entering a mount point. */
+  remove: (path: string) => ["rm", "-rf", "--one-file-system", "--", path],
   /** Bytes allocated to the tree, each inode counted once, on its filesystem only. */
   size: (path: string) => ["du", "--summarize", "--one-file-system", "--block-size=1", "--", path],
   /**
@@ -66,26 +69,30 @@ export async function freezeTree(path: string): Promise<void> {
 }
 
 /**
- * Deletes a tree, missing or not: unmounts what is mounted below it first (else the
- * delete would go through the mount), then, if the delete is refused, clears the immutable
- * flag and gives the owner write access to its folders (a copy keeps folders of mode 0555)
- * and tries again.
+ * Deletes a tree, missing or not, with GNU `rm`, which walks the tree physically: it
+ * never follows a symlink, whatever fails on the way. (Node's `fs.rm({ recursive })` must
+ * not be used on trees that hold symlinks: when unlinking one fails with EPERM, as in an
+ * immutable folder, it retries the path as a folder and reads and deletes what the link
+ * points to.) What is mounted below the tree is unmounted first, and the immutable flag is
+ * cleared (root only) before the delete; if the delete is still refused (an ordinary user
+ * in a folder of mode 0555), the owner gets write access to the tree's folders and `rm`
+ * tries again.
  */
 export async function removeTree(path: string): Promise<void> {
   await unmountBelow(path);
-  try {
-    await rm(path, { recursive: true, force: true });
-    return;
-  } catch {
-    // Refused somewhere below (EACCES, EPERM, or ENOTDIR where rm retried an unlink as a
-    // rmdir): open the tree up, and let the second try say what is still wrong.
-  }
+  if (!(await lstat(path).catch(() => null))) return;
   if (isRoot)
     await run(treeCommands.immutable(path, false)).catch((err: unknown) => {
       if (!(err instanceof ExecError)) throw err;
     });
+  try {
+    await run(treeCommands.remove(path));
+    return;
+  } catch (err) {
+    if (!(err instanceof ExecError)) throw err;
+  }
   await openFolders(path);
-  await rm(path, { recursive: true, force: true });
+  await run(treeCommands.remove(path));
 }
 
 /** Adds u+rwx to every real folder of the tree (symlinks are never followed). */
