@@ -108,7 +108,7 @@ export class ImageService {
     this.#log.info({ image: name }, `Building image ${name}`);
     try {
       await this.#driver.create(work);
-      await this.#builder.build(name, this.#driver.path(work), {
+      await this.#builder.build(name, this.#driver.writablePath(work), {
         onPhase: (phase) => {
           this.#repo.setPhase(name, phase);
           this.#log.info({ image: name, phase }, `Building image ${name}: ${phase}`);

@@ -47,7 +47,7 @@ export class Quiesce {
     const d = this.#d;
     const layer = d.store.sandboxes.byId(sandboxId)?.rootLayer;
     if (layer === undefined) throw new Error(`Sandbox ${sandboxId} has ended`);
-    await run(["sync", "-f", d.driver.path(layer)]);
+    await run(["sync", "-f", d.driver.writablePath(layer)]);
     await using held = await this.#hold(sandboxId, "snapshot");
     const value = await copy(layer);
     return { value, frozenMs: performance.now() - (held.frozenSince ?? performance.now()) };
@@ -61,7 +61,7 @@ export class Quiesce {
     const d = this.#d;
     const sandboxId = d.store.volumes.byId(volumeId)?.attachedTo;
     if (!sandboxId || !d.live.has(sandboxId)) return { [Symbol.asyncDispose]: async () => {} };
-    await run(["sync", "-f", d.driver.path(volumeId)]);
+    await run(["sync", "-f", d.driver.writablePath(volumeId)]);
     const held = await this.#hold(sandboxId);
     return {
       [Symbol.asyncDispose]: async () => {

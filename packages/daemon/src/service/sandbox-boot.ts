@@ -142,9 +142,9 @@ export class SandboxBoot {
     const id = sandbox.id;
     const handle = await d.launcher.launch({
       id,
-      rootPath: d.driver.path(sandbox.rootLayer),
+      rootPath: d.driver.writablePath(sandbox.rootLayer),
       mounts: sandbox.mounts.map((m) => ({
-        source: d.driver.path(m.volumeId),
+        source: d.driver.writablePath(m.volumeId),
         destination: m.path,
       })),
       env: sandbox.env,

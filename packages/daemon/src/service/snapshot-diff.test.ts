@@ -17,9 +17,9 @@ test("restores and diffs of the same volume and snapshots, run at once in every 
   const org = t.orgId;
 
   const vol = await volumes.create(org, { slug: "data", region: "local", capacity: "1GB" });
-  await writeFile(join(driver.path(vol.id), "f"), "one");
+  await writeFile(join(driver.writablePath(vol.id), "f"), "one");
   await snapshots.createFromVolume(org, "data", { slug: "data-1" });
-  await writeFile(join(driver.path(vol.id), "f"), "two");
+  await writeFile(join(driver.writablePath(vol.id), "f"), "two");
   await snapshots.createFromVolume(org, "data", { slug: "data-2" });
 
   for (let round = 0; round < 5; round++) {
@@ -34,7 +34,7 @@ test("restores and diffs of the same volume and snapshots, run at once in every 
     assert.deepEqual([back.changed, forth.changed], [["/f"], ["/f"]]);
   }
   // The last restore ran last: the volume holds data-2's content, and no diff left a layer.
-  assert.equal(await readFile(join(driver.path(vol.id), "f"), "utf8"), "two");
+  assert.equal(await readFile(join(driver.writablePath(vol.id), "f"), "utf8"), "two");
   assert.deepEqual((await driver.list()).map((l) => l.state).sort(), [
     "readonly",
     "readonly",

@@ -119,7 +119,7 @@ export class SnapshotFiles {
       );
     }
     try {
-      const root = await this.#d.driver.pathOf(snapshot.id);
+      const root = await this.#d.driver.livePath(snapshot.id);
       return { snapshot, entry: await resolveConfined(root, path, { followFinal }) };
     } catch (err) {
       if (err instanceof LayerNotFoundError)

@@ -8,7 +8,7 @@ import type { KeyedLock } from "../lib/keyed-lock.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import type { EventLog } from "./events.ts";
-import { usageOf } from "./layers.ts";
+
 import type { Quiesce } from "./quiesce.ts";
 import { requireVolumeReady, snapshotNotFound, volumeNotFound } from "./refusals.ts";
 import type { SnapshotWriter } from "./snapshot-writer.ts";
@@ -190,7 +190,7 @@ export class SnapshotService {
   /** Views of snapshots; only ready ones have data whose usage is worth reading. */
   async #views(snapshots: SnapshotRecord[]): Promise<Snapshot[]> {
     const ready = snapshots.filter((s) => s.status === "ready").map((s) => s.id);
-    const usage = await usageOf(this.#d.driver, ready);
+    const usage = await this.#d.driver.usage(ready);
     return snapshots.map((s) => snapshotView(s, usage.get(s.id)));
   }
 

@@ -15,7 +15,7 @@ import type { Logger } from "../lib/logger.ts";
 import { SANDBOX_ID_BASE } from "../runtime/oci-spec.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import { ImageService } from "./images.ts";
-import { sizeOf, usageOf } from "./layers.ts";
+import { sizeOf } from "./layers.ts";
 import { claimName } from "./names.ts";
 import { requireSnapshotReady, snapshotNotFound, volumeBusy, volumeNotFound } from "./refusals.ts";
 import { storageStep } from "./storage-errors.ts";
@@ -208,7 +208,7 @@ export class VolumeService {
   async list(orgId: string, query: ListQuery): Promise<Page<Volume>> {
     const page = this.#d.store.volumes.list(orgId, query);
     const ready = page.items.filter((v) => v.status === "ready").map((v) => v.id);
-    const usage = await usageOf(this.#d.driver, ready);
+    const usage = await this.#d.driver.usage(ready);
     return {
       items: page.items.map((r) => volumeView(r, usage.get(r.id))),
       nextCursor: page.nextCursor,
@@ -330,7 +330,7 @@ export class VolumeService {
   async #view(id: string): Promise<Volume> {
     const row = this.#d.store.volumes.byId(id);
     if (!row) throw volumeNotFound(id);
-    const usage = row.status === "ready" ? await usageOf(this.#d.driver, [id]) : undefined;
+    const usage = row.status === "ready" ? await this.#d.driver.usage([id]) : undefined;
     return volumeView(row, usage?.get(id));
   }
 }
