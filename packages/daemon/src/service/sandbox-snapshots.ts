@@ -49,7 +49,6 @@ export class SandboxSnapshotService {
   }
 
   create(orgId: string, sandboxId: string, input: SandboxSnapshotCreate): Snapshot {
-    validateName(input.name);
     const sandbox = this.#d.sandboxes.find(orgId, sandboxId);
     return this.#start(sandbox, input.name, false);
   }

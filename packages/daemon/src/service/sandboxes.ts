@@ -22,15 +22,12 @@ import type { StorageDriver } from "../storage/driver.ts";
 import type { EventLog } from "./events.ts";
 import type { ImageService } from "./images.ts";
 import {
+  normaliseMounts,
   parseCpus,
   parseDiskGB,
   parseMemory,
   parseTimeout,
   type ResourceLimits,
-  validateEnv,
-  validateLabels,
-  validateMounts,
-  validatePort,
   validateSchedule,
 } from "./sandbox-input.ts";
 import { sandboxView } from "./sandbox-view.ts";
@@ -110,12 +107,9 @@ export class SandboxService {
         "invalid_region",
         `Unknown region ${q(region)}: this daemon serves ${q(d.region)}`,
       );
-    const mounts = validateMounts(input.volumes ?? {});
-    validateLabels(input.labels ?? {});
-    validateEnv(input.env ?? {});
+    const mounts = normaliseMounts(input.volumes ?? {});
     const timeoutMs =
       input.timeout === undefined ? undefined : parseTimeout(input.timeout, d.limits.maxTimeoutMs);
-    validatePort(input.port);
     const schedule = validateSchedule(input);
     if (input.persistentDiskGB !== undefined && input.persistent !== true)
       throw new StrataError("invalid_disk_size", "persistentDiskGB needs persistent: true");
@@ -429,7 +423,6 @@ export class SandboxService {
 
   /** Exposes `port` through the daemon's proxy (replacing the exposed port, if any); the URL is in the answer. */
   async expose(orgId: string, id: string, port: number): Promise<Sandbox> {
-    validatePort(port);
     const row = this.#alive(orgId, id, "expose a port of");
     this.#d.sandboxes.setPort(row.id, port);
     return this.#view(row.id);

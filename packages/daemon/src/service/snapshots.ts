@@ -15,7 +15,6 @@ import type { EventLog } from "./events.ts";
 import type { OrgService } from "./org.ts";
 import { claimSlug } from "./slugs.ts";
 import { storageStep } from "./storage-errors.ts";
-import { validateSlug } from "./validate.ts";
 import { snapshotView } from "./views.ts";
 
 export interface SnapshotServiceDeps {
@@ -57,7 +56,6 @@ export class SnapshotService {
     input: SnapshotCreate,
   ): Promise<Snapshot> {
     const d = this.#d;
-    validateSlug(input.slug);
     const volume = d.volumes.find(orgId, volumeIdOrSlug);
     if (!volume)
       throw new StrataError(

@@ -20,7 +20,7 @@ import type { StorageDriver } from "../storage/driver.ts";
 import { ImageService } from "./images.ts";
 import { claimSlug } from "./slugs.ts";
 import { storageStep } from "./storage-errors.ts";
-import { type CapacityLimits, parseCapacity, validateRegion, validateSlug } from "./validate.ts";
+import { type CapacityLimits, parseCapacity, validateRegion } from "./validate.ts";
 import { volumeView } from "./views.ts";
 
 export interface VolumeServiceDeps {
@@ -63,7 +63,6 @@ export class VolumeService {
    */
   async create(orgId: string, input: VolumeCreate): Promise<Volume> {
     const d = this.#d;
-    validateSlug(input.slug);
     validateRegion(input.region, d.regions);
     const capacity = parseCapacity(input.capacity, d.capacity);
     const source = await this.#resolveSource(orgId, input, capacity);
