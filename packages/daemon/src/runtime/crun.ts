@@ -81,7 +81,10 @@ export class CrunRuntime {
       stderr += b.toString();
     });
     const started = (async () => {
-      const [code] = (await once(child, "exit")) as [number | null];
+      const [code] = (await once(child, "exit").catch((err: Error) => {
+        socket.destroy();
+        throw new SandboxStartError(id, `crun could not be run: ${err.message}`, { cause: err });
+      })) as [number | null];
       if (code !== 0) {
         socket.destroy();
         const said = stderr.trim();
