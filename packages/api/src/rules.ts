@@ -34,6 +34,9 @@
 import type { ErrorCode } from "./errors.ts";
 import { parseDuration, parseSize } from "./sizes.ts";
 
+// Mount paths, labels, environment and snapshot schedules.
+export * from "./rules-sandbox.ts";
+
 /** A broken rule: the catalogue code the API answers with, and a message quoting the value. */
 export interface RuleFailure {
   code: ErrorCode;
@@ -180,5 +183,3 @@ export function checkPort(port: number): RuleFailure | undefined {
     return fail("invalid_port", `Invalid port ${q(port)}: 1–65535`);
   return undefined;
 }
-
-export * from "./rules-sandbox.ts";
