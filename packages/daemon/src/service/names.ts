@@ -1,3 +1,4 @@
+import { checkSlug } from "@strata/api";
 import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 
@@ -11,6 +12,10 @@ export function claimName(
   name: string,
   resource: { id: string; kind: "volume" | "snapshot" },
 ): void {
+  // The schemas check names on the way in; this keeps every caller (the compatibility
+  // layer, the daemon's own automatic names) to the one rule.
+  const broken = checkSlug(name);
+  if (broken) throw new StrataError(broken.code, broken.message);
   const holder = store.names.holder(orgId, name);
   if (holder !== undefined) {
     const kind = holder.startsWith("snp_") ? "snapshot" : "volume";

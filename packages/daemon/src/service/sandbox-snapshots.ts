@@ -22,8 +22,6 @@ export interface SandboxSnapshotDeps {
   log: Logger;
 }
 
-const NAME_RE = /^[a-z0-9-]{1,40}$/;
-
 /**
  * Snapshots of running sandboxes. A request answers at once with a `creating` snapshot;
  * the copy runs in the background: dirty data is flushed while the sandbox runs, then its
@@ -43,7 +41,6 @@ export class SandboxSnapshotService {
   }
 
   create(orgId: string, sandboxId: string, input: SandboxSnapshotCreate): Snapshot {
-    validateName(input.name);
     return this.#start(this.#find(orgId, sandboxId), input.name, false);
   }
 
@@ -168,14 +165,6 @@ export class SandboxSnapshotService {
     if (!sandbox) throw sandboxNotFound(sandboxId);
     return sandbox;
   }
-}
-
-export function validateName(name: string): void {
-  if (!NAME_RE.test(name))
-    throw new StrataError(
-      "invalid_snapshot_name",
-      `Invalid snapshot name ${q(name)}: 1–40 characters of lowercase letters, digits and hyphens`,
-    );
 }
 
 /** `auto-<sandbox id without sbx_>-<UTC yyyymmddhhmmss>`: 40 characters, unique per second. */

@@ -12,15 +12,12 @@ import type { EventLog } from "./events.ts";
 import { requireReady, sandboxNotFound } from "./refusals.ts";
 import type { SandboxBoot } from "./sandbox-boot.ts";
 import {
+  normaliseMounts,
   parseCpus,
   parseDiskGB,
   parseMemory,
   parseTimeout,
   type ResourceLimits,
-  validateEnv,
-  validateLabels,
-  validateMounts,
-  validatePort,
   validateSchedule,
 } from "./sandbox-input.ts";
 import type { LiveSandboxes } from "./sandbox-registry.ts";
@@ -79,12 +76,9 @@ export class SandboxService {
         "invalid_region",
         `Unknown region ${q(region)}: this daemon serves ${q(d.region)}`,
       );
-    const mounts = validateMounts(input.volumes ?? {});
-    validateLabels(input.labels ?? {});
-    validateEnv(input.env ?? {});
+    const mounts = normaliseMounts(input.volumes ?? {});
     const timeoutMs =
       input.timeout === undefined ? undefined : parseTimeout(input.timeout, d.limits.maxTimeoutMs);
-    validatePort(input.port);
     const schedule = validateSchedule(input);
     if (input.persistentDiskGB !== undefined && input.persistent !== true)
       throw new StrataError("invalid_disk_size", "persistentDiskGB needs persistent: true");
@@ -194,7 +188,6 @@ export class SandboxService {
 
   /** Exposes `port` through the daemon's proxy (replacing the exposed port, if any). */
   async expose(orgId: string, id: string, port: number): Promise<Sandbox> {
-    validatePort(port);
     const sandbox = this.#alive(orgId, id, "expose a port of");
     this.#d.store.sandboxes.setPort(sandbox.id, port);
     return this.#view(sandbox.id);

@@ -12,7 +12,6 @@ import type { EventLog } from "./events.ts";
 import type { Quiesce } from "./quiesce.ts";
 import { requireVolumeReady, snapshotNotFound, volumeNotFound } from "./refusals.ts";
 import type { SnapshotWriter } from "./snapshot-writer.ts";
-import { validateSlug } from "./validate.ts";
 import { snapshotView } from "./views.ts";
 
 export interface SnapshotServiceDeps {
@@ -48,7 +47,6 @@ export class SnapshotService {
     input: SnapshotCreate,
   ): Promise<Snapshot> {
     const d = this.#d;
-    validateSlug(input.slug);
     const found = d.store.volumes.find(orgId, volumeIdOrSlug);
     if (!found) throw volumeNotFound(volumeIdOrSlug, "snapshot");
     using _lock = await d.locks.acquire(found.id);

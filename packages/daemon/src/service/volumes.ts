@@ -19,7 +19,7 @@ import { sizeOf } from "./layers.ts";
 import { claimName } from "./names.ts";
 import { requireSnapshotReady, snapshotNotFound, volumeBusy, volumeNotFound } from "./refusals.ts";
 import { storageStep } from "./storage-errors.ts";
-import { type CapacityLimits, parseCapacity, validateRegion, validateSlug } from "./validate.ts";
+import { type CapacityLimits, parseCapacity, validateRegion } from "./validate.ts";
 import { volumeView } from "./views.ts";
 
 export interface VolumeServiceDeps {
@@ -59,7 +59,6 @@ export class VolumeService {
    */
   async create(orgId: string, input: VolumeCreate): Promise<Volume> {
     const d = this.#d;
-    validateSlug(input.slug);
     validateRegion(input.region, d.regions);
     const capacity = parseCapacity(input.capacity, d.capacity);
     const source = await this.#resolveSource(orgId, input, capacity);
