@@ -50,3 +50,20 @@ export interface SandboxLauncher {
   /** Releases host state shared by the sandboxes (after the last one ended). */
   close(): Promise<void>;
 }
+
+/**
+ * A sandbox that could not start: the runtime refused it (crun's own message) or its
+ * agent never said READY. `reason` says why in the runtime's words; the HTTP layer
+ * answers it as `sandbox_start_failed`. Nothing of the sandbox is left when it is thrown.
+ */
+export class SandboxStartError extends Error {
+  readonly sandboxId: string;
+  readonly reason: string;
+
+  constructor(sandboxId: string, reason: string, options: { cause?: unknown } = {}) {
+    super(`Cannot start sandbox ${sandboxId}: ${reason}`, { cause: options.cause });
+    this.name = "SandboxStartError";
+    this.sandboxId = sandboxId;
+    this.reason = reason;
+  }
+}
