@@ -50,3 +50,5 @@ export interface SandboxLauncher {
   /** Releases host state shared by the sandboxes (after the last one ended). */
   close(): Promise<void>;
 }
+
+export { SandboxStartError } from "./start-error.ts";
