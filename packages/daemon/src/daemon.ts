@@ -2,6 +2,7 @@ import { access, mkdir } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CPUS_MIN, MEMORY_LIMITS } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import type { Config } from "./config.ts";
@@ -133,11 +134,11 @@ export async function startDaemon(
     capacity: config.capacity,
     sandboxLimits: {
       memory: {
-        minBytes: 64 * 2 ** 20,
-        maxBytes: Math.min(16 * 2 ** 30, totalmem()),
+        minBytes: MEMORY_LIMITS.minBytes,
+        maxBytes: Math.min(MEMORY_LIMITS.maxBytes, totalmem()),
         defaultBytes: 2 ** 30,
       },
-      cpus: { min: 0.1, max: availableParallelism(), default: 1 },
+      cpus: { min: CPUS_MIN, max: availableParallelism(), default: 1 },
       maxTimeoutMs: 7 * 86_400_000,
       rootCapacityBytes: config.rootCapacityBytes,
     },

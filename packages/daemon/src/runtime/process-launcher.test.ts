@@ -136,7 +136,7 @@ test(
     assert.ok(err instanceof SandboxStartError);
     assert.equal(err.sandboxId, b.id);
     assert.equal(err.reason, "crun: cannot allocate memory");
-    assert.match(err.message, /Cannot start sandbox sbx_\w+: crun: cannot allocate memory/);
+    assert.match(err.message, /Sandbox sbx_\w+ did not start: crun: cannot allocate memory/);
     assert.equal(launcher.pidOf(b.id), undefined, "nothing runs for the failed launch");
     await launcher.launch(c);
     assert.deepEqual(asked, [1, 2, 3]);
