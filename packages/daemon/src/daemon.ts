@@ -1,6 +1,7 @@
-import { access, mkdir } from "node:fs/promises";
+import { access, mkdir, rmdir } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
@@ -44,6 +45,9 @@ import { BtrfsDriver } from "./storage/btrfs/driver.ts";
 import { openPool } from "./storage/btrfs/pool.ts";
 
 export const VERSION = "0.1.0";
+
+/** How long requests in flight at shutdown get before the sandboxes they use are ended. */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface Daemon {
   app: FastifyInstance;
@@ -207,7 +211,12 @@ export async function startDaemon(
     },
     portUrl: (id, port) => sandboxUrl({ baseDomain: config.proxy.baseDomain, proxyPort }, id, port),
   });
+  // Last, crun's state folder, if every container in it is gone (the next start reconciles any other).
+  stack.defer(() => removeEmptyStateDir(join("/run", config.prefix)));
   stack.defer(() => launcher.close());
+  // Requests still running after the grace period (a long exec) end with their sandbox.
+  let httpClosing: Promise<void> | undefined;
+  stack.defer(() => httpClosing);
   stack.defer(() => sandboxes.stopAll());
   const sandboxSnapshots = new SandboxSnapshotService({
     db,
@@ -288,7 +297,15 @@ export async function startDaemon(
     version: VERSION,
     region: config.region,
   });
-  stack.defer(() => app.close());
+  stack.defer(async () => {
+    // A connection busy when the shutdown starts would stay open after its last answer for
+    // Fastify's keep-alive timeout (72 s), and app.close() waits for it: close it at once.
+    app.server.keepAliveTimeout = 1;
+    httpClosing = app.close();
+    // Requests in flight get a grace period; one that needs longer must not hold the
+    // shutdown (a supervisor would SIGKILL the daemon, leaving the pool mounted).
+    await Promise.race([httpClosing, delay(SHUTDOWN_GRACE_MS, undefined, { ref: false })]);
+  });
   signal?.throwIfAborted();
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
@@ -307,4 +324,9 @@ export async function startDaemon(
       return closing;
     },
   };
+}
+
+/** Removes `dir` (crun's state and bundles) when nothing but its empty folders is left in it. */
+async function removeEmptyStateDir(dir: string): Promise<void> {
+  for (const d of [join(dir, "bundles"), join(dir, "crun"), dir]) await rmdir(d).catch(() => {});
 }
