@@ -120,7 +120,12 @@ test("parseAllowNet() refuses more than MAX_ALLOW_NET entries", () => {
 });
 
 test("matchName() allows exact hosts and subdomains of wildcards, with their ports", () => {
-  const rules = parseAllowNet(["example.com:443", "*.example.com:80", "*.example.net", "10.0.0.0/8"]);
+  const rules = parseAllowNet([
+    "example.com:443",
+    "*.example.com:80",
+    "*.example.net",
+    "10.0.0.0/8",
+  ]);
   assert.deepEqual(matchName(rules, "example.com"), { ports: [443] });
   assert.deepEqual(matchName(rules, "www.example.com"), { ports: [80] });
   assert.deepEqual(matchName(rules, "a.b.example.com"), { ports: [80] });
