@@ -9,6 +9,7 @@ import { removeCgroupParent } from "./host-setup.ts";
 import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
 import { buildSandboxSpec, seccompKey, withCompiledSeccomp } from "./oci-spec.ts";
 import type { InitProcess } from "./proc-stat.ts";
+import { SandboxStartError } from "./start-error.ts";
 
 /** How long an agent gets to end its sandbox before crun kills it. */
 const AGENT_END_TIMEOUT_MS = 2000;
@@ -26,7 +27,9 @@ export interface CrunLauncherOptions {
 
 /**
  * Launches sandboxes as crun containers: network namespace first, then the OCI bundle,
- * then the container, whose agent must say READY. Any failure undoes the steps before it.
+ * then the container, whose agent must say READY. Any failure undoes the steps before it;
+ * a container that does not come up (crun fails, or the agent never says READY) fails
+ * with a {@link SandboxStartError}.
  */
 export class CrunLauncher implements SandboxLauncher {
   readonly #o: CrunLauncherOptions;
@@ -100,7 +103,13 @@ export class CrunLauncher implements SandboxLauncher {
     const [run, connected] = await Promise.allSettled([started, connecting]);
     if (run.status === "rejected" || connected.status === "rejected") {
       socket.destroy();
-      throw run.status === "rejected" ? run.reason : (connected as PromiseRejectedResult).reason;
+      if (run.status === "rejected") throw run.reason;
+      const err = (connected as PromiseRejectedResult).reason;
+      throw new SandboxStartError(
+        spec.id,
+        `its agent did not come up: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
     const agent = connected.value;
     this.#agents.set(spec.id, agent);

@@ -1,9 +1,10 @@
 import { BUILTIN_IMAGES, type BuiltinImage, type Image } from "@strata/api";
-import type { ImagesRepo } from "../db/images-repo.ts";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
+import { sizeOf } from "./layers.ts";
 
 /** Fills an empty folder with an image's root filesystem. */
 export interface ImageBuilder {
@@ -21,7 +22,7 @@ export interface ImageBuilder {
  * next use.
  */
 export class ImageService {
-  readonly #repo: ImagesRepo;
+  readonly #repo: Store["images"];
   readonly #driver: StorageDriver;
   readonly #builder: ImageBuilder;
   readonly #log: Logger;
@@ -29,7 +30,7 @@ export class ImageService {
   readonly #abort = new AbortController();
 
   constructor(deps: {
-    repo: ImagesRepo;
+    repo: Store["images"];
     driver: StorageDriver;
     builder: ImageBuilder;
     log: Logger;
@@ -55,9 +56,9 @@ export class ImageService {
       name,
       status: row?.status ?? "absent",
       phase: row?.status === "building" ? row.phase : null,
-      failureReason: row?.failure_reason ?? null,
-      sizeBytes: row?.size_bytes ?? null,
-      builtAt: row?.built_at ?? null,
+      failureReason: row?.failureReason ?? null,
+      sizeBytes: row?.sizeBytes ?? null,
+      builtAt: row?.builtAt?.toISOString() ?? null,
     };
   }
 
@@ -68,7 +69,7 @@ export class ImageService {
   /** The layer of a built image, or undefined when it is not built (yet). */
   readyLayer(name: BuiltinImage): string | undefined {
     const row = this.#repo.get(name);
-    return row?.status === "ready" && row.layer_id ? row.layer_id : undefined;
+    return row?.status === "ready" && row.layerId ? row.layerId : undefined;
   }
 
   /** Resolves with the image's layer id, building it first if needed. */
@@ -97,17 +98,17 @@ export class ImageService {
     const started = Date.now();
     this.#repo.upsert({
       name,
-      layer_id: null,
+      layerId: null,
       status: "building",
       phase: "starting",
-      failure_reason: null,
-      size_bytes: null,
-      built_at: null,
+      failureReason: null,
+      sizeBytes: null,
+      builtAt: null,
     });
     this.#log.info({ image: name }, `Building image ${name}`);
     try {
       await this.#driver.create(work);
-      await this.#builder.build(name, this.#driver.path(work), {
+      await this.#builder.build(name, this.#driver.writablePath(work), {
         onPhase: (phase) => {
           this.#repo.setPhase(name, phase);
           this.#log.info({ image: name, phase }, `Building image ${name}: ${phase}`);
@@ -116,15 +117,15 @@ export class ImageService {
       });
       await this.#driver.snapshot(work, layer);
       await this.#driver.remove(work);
-      const size = (await this.#driver.usage()).get(layer)?.referencedBytes ?? null;
+      const size = await sizeOf(this.#driver, layer);
       this.#repo.upsert({
         name,
-        layer_id: layer,
+        layerId: layer,
         status: "ready",
         phase: null,
-        failure_reason: null,
-        size_bytes: size,
-        built_at: new Date().toISOString(),
+        failureReason: null,
+        sizeBytes: size,
+        builtAt: new Date(),
       });
       this.#log.info(
         { image: name, ms: Date.now() - started, sizeBytes: size },
@@ -137,12 +138,12 @@ export class ImageService {
       await this.#driver.remove(layer).catch(() => {});
       this.#repo.upsert({
         name,
-        layer_id: null,
+        layerId: null,
         status: "failed",
         phase: null,
-        failure_reason: reason,
-        size_bytes: null,
-        built_at: null,
+        failureReason: reason,
+        sizeBytes: null,
+        builtAt: null,
       });
       this.#log.error({ image: name, err: reason }, `Building image ${name} failed`);
       throw new StrataError("image_build_failed", `Cannot build image ${q(name)}: ${reason}`, {
