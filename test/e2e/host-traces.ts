@@ -66,8 +66,18 @@ export async function leftovers(options: {
     if (point && (inDataDir(point) || point.startsWith(`/run/netns/${prefix}-`)))
       found.push(`mount ${point}`);
   }
-  const loops = (await run(["losetup", "-j", join(dataDir, "pool.img")])).stdout.trim();
-  if (loops) found.push(`loop device ${loops}`);
+  const image = join(dataDir, "pool.img");
+  const loops = (await run(["losetup", "-j", image])).stdout.trim();
+  if (loops) {
+    // For the failure's message: a holder that lets go soon, or a leak.
+    const since = performance.now();
+    while (performance.now() - since < 5000 && (await run(["losetup", "-j", image])).stdout.trim())
+      await new Promise((r) => setTimeout(r, 50));
+    const later = (await run(["losetup", "-j", image])).stdout.trim();
+    found.push(
+      `loop device ${loops} (${later ? "still attached 5 s later" : `released ${Math.round(performance.now() - since)} ms later`})`,
+    );
+  }
   for (const n of await readdir("/run/netns").catch(() => [] as string[]))
     if (n.startsWith(`${prefix}-`)) found.push(`netns ${n}`);
   for (const line of (await run(["ip", "-o", "link", "show"])).stdout.split("\n")) {
