@@ -1,6 +1,7 @@
-import { access, mkdir } from "node:fs/promises";
+import { access, mkdir, readFile, rmdir } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { CPUS_MIN, MEMORY_LIMITS } from "@strata/api";
 import type { FastifyInstance } from "fastify";
@@ -24,6 +25,9 @@ import { BtrfsDriver } from "./storage/btrfs/driver.ts";
 import { openPool } from "./storage/btrfs/pool.ts";
 
 export const VERSION = "0.1.0";
+
+/** How long requests in flight at shutdown get before the sandboxes they use are ended. */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface Daemon {
   app: FastifyInstance;
@@ -68,7 +72,11 @@ export async function startDaemon(
     accessGid: SANDBOX_ID_BASE,
     log: (m) => log.info(m),
   });
-  stack.defer(() => pool.close());
+  stack.defer(async () => {
+    const loop = config.pool === undefined ? await loopDeviceOf(pool.mount) : undefined;
+    await pool.close();
+    if (loop) await loopReleased(loop, log);
+  });
   const driver = await BtrfsDriver.open(pool.root, { accessGid: SANDBOX_ID_BASE });
   stack.defer(() => driver.close());
   if (driver.quotaMode === "full")
@@ -110,6 +118,8 @@ export async function startDaemon(
     pids: 1024,
     log,
   });
+  // Last, crun's state folder, if every container in it is gone (the next start reconciles any other).
+  stack.defer(() => removeEmptyStateDir(join("/run", config.prefix)));
   stack.defer(() => launcher.close());
 
   // The proxy listens first: sandbox URLs name its port. It reads the live sandboxes only.
@@ -150,6 +160,9 @@ export async function startDaemon(
     live,
     doctor: async () => evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),
   });
+  // Requests still running after the grace period (a long exec) end with their sandbox.
+  let httpClosing: Promise<void> | undefined;
+  stack.defer(() => httpClosing);
   stack.defer(() => services.close());
   const tokenFile = join(config.dataDir, "admin.token");
   await services.auth.ensureAdminToken(tokenFile);
@@ -162,7 +175,15 @@ export async function startDaemon(
     version: VERSION,
     region: config.region,
   });
-  stack.defer(() => app.close());
+  stack.defer(async () => {
+    // A connection busy when the shutdown starts would stay open after its last answer for
+    // Fastify's keep-alive timeout (72 s), and app.close() waits for it: close it at once.
+    app.server.keepAliveTimeout = 1;
+    httpClosing = app.close();
+    // Requests in flight get a grace period; one that needs longer must not hold the
+    // shutdown (a supervisor would SIGKILL the daemon, leaving the pool mounted).
+    await Promise.race([httpClosing, delay(SHUTDOWN_GRACE_MS, undefined, { ref: false })]);
+  });
   signal?.throwIfAborted();
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
@@ -181,4 +202,44 @@ export async function startDaemon(
       return closing;
     },
   };
+}
+
+/** Removes `dir` (crun's state and bundles) when nothing but its empty folders is left in it. */
+async function removeEmptyStateDir(dir: string): Promise<void> {
+  for (const d of [join(dir, "bundles"), join(dir, "crun"), dir]) await rmdir(d).catch(() => {});
+}
+
+/** The loop device (`loop13`) and its backing file under the filesystem mounted at `mount`. */
+async function loopDeviceOf(mount: string): Promise<{ name: string; file: string } | undefined> {
+  const table = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  const line = table.split("\n").find((l) => l.split(" ")[4] === mount);
+  const name = /^\/dev\/(loop\d+)$/.exec(line?.split(" - ")[1]?.split(" ")[1] ?? "")?.[1];
+  if (!name) return undefined;
+  const file = await readFile(`/sys/block/${name}/loop/backing_file`, "utf8").catch(() => "");
+  return file ? { name, file: file.trim() } : undefined;
+}
+
+/**
+ * Waits until the kernel has let go of the pool's loop device. `umount` returns while the
+ * filesystem can still be held elsewhere (a sandbox's mount namespace that is going away),
+ * and the device is detached only when the last holder is gone. Polled, as no event says
+ * so; a device reused for another file meanwhile counts as released.
+ */
+async function loopReleased(loop: { name: string; file: string }, log: PinoLogger): Promise<void> {
+  const started = performance.now();
+  const backing = `/sys/block/${loop.name}/loop/backing_file`;
+  let polls = 0;
+  while ((await readFile(backing, "utf8").catch(() => "")).trim() === loop.file) {
+    if (performance.now() - started > 10_000) {
+      log.warn({ device: loop.name, file: loop.file }, "The pool's loop device is still attached");
+      return;
+    }
+    polls++;
+    await delay(5);
+  }
+  if (polls > 0)
+    log.info(
+      { device: loop.name, waitedMs: Math.round(performance.now() - started) },
+      "The pool's loop device is released",
+    );
 }

@@ -31,7 +31,7 @@ import type { Attachment, AttachOptions, NetworkLogger, NetworkManagerOptions } 
  * ```ts
  * const net = await NetworkManager.open({ prefix: "strata", log });
  * await net.reconcile(liveSandboxIds);        // at start: drop what no sandbox owns
- * const a = await net.attach("sbx_0123456789abcdefghjk", { allowNet: ["deb.debian.org:80"] });
+ * const a = await net.attach("sbx_0123456789abcdefghjk", { allowNet: ["mirror.example.org:80"] });
  * // OCI config: { type: "network", path: a.netnsPath }; a.resolvConf → /etc/resolv.conf
  * await net.detach("sbx_0123456789abcdefghjk");
  * await net.close();                          // at shutdown, once every sandbox is gone

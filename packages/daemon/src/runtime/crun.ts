@@ -74,6 +74,9 @@ export class CrunRuntime {
     const argv = crunArgv.run(this.#root, this.bundleDir(id), id);
     const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
       stdio: ["ignore", "ignore", "pipe", "pipe"],
+      // Out of the daemon's process group, as run() does: a Ctrl-C to stratad's terminal
+      // must reach only the daemon, which then ends its sandboxes in order.
+      detached: true,
     });
     const socket = child.stdio[3] as Socket;
     let stderr = "";
