@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { resolve } from "node:path";
 import { test } from "node:test";
-import { ConfigError, derivePrefix, resolveConfig } from "./config.ts";
+import { ConfigError, DEFAULT_CA_FILE, derivePrefix, resolveConfig, usage } from "./config.ts";
 
 test("resolveConfig() uses the documented defaults", () => {
   const { config, command } = resolveConfig([], {});
@@ -54,4 +55,21 @@ test("resolveConfig() rejects bad values with a message naming them", () => {
 test("resolveConfig() recognises the doctor command and --help", () => {
   assert.equal(resolveConfig(["doctor"], {}).command, "doctor");
   assert.equal(resolveConfig(["--help"], {}).command, "help");
+});
+
+test("resolveConfig() trusts the host's system bundle in sandboxes unless --ca-file says otherwise", () => {
+  assert.equal(resolveConfig([], {}).config.caFile, DEFAULT_CA_FILE);
+  assert.equal(DEFAULT_CA_FILE, "/etc/ssl/certs/ca-certificates.crt");
+  assert.equal(resolveConfig([], { STRATA_CA_FILE: "/srv/ca.pem" }).config.caFile, "/srv/ca.pem");
+  assert.equal(
+    resolveConfig(["--ca-file", "certs/ca.pem"], {}).config.caFile,
+    resolve("certs/ca.pem"),
+    "a relative path is the daemon's working directory's",
+  );
+  assert.equal(resolveConfig(["--ca-file", ""], {}).config.caFile, undefined);
+  assert.equal(resolveConfig([], { STRATA_CA_FILE: "" }).config.caFile, undefined);
+  assert.match(
+    usage(),
+    /--ca-file .*\n.*STRATA_CA_FILE, default \/etc\/ssl\/certs\/ca-certificates\.crt/,
+  );
 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
-import type { Config } from "./config.ts";
+import { type Config, DEFAULT_CA_FILE } from "./config.ts";
 import { openStore } from "./db/store.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
@@ -15,6 +15,7 @@ import { restrictToGroup } from "./lib/mounts.ts";
 import { NetworkManager } from "./network/manager.ts";
 import { CrunRuntime } from "./runtime/crun.ts";
 import { CrunLauncher } from "./runtime/crun-launcher.ts";
+import { checkHostCa } from "./runtime/host-ca.ts";
 import { hardNofileLimit, prepareCgroups } from "./runtime/host-setup.ts";
 import { SANDBOX_ID_BASE } from "./runtime/oci-spec.ts";
 import { createServices } from "./service/create-services.ts";
@@ -58,6 +59,15 @@ export async function startDaemon(
     throw new Error(
       "The host is not ready for stratad (see the errors above, or run: npm start -- doctor)",
     );
+
+  const hostCa =
+    config.caFile === undefined
+      ? undefined
+      : await checkHostCa(config.caFile, { optional: config.caFile === DEFAULT_CA_FILE });
+  if (config.caFile !== undefined && hostCa === undefined)
+    log.warn({ caFile: config.caFile }, "No CA file to add to sandboxes' trust stores");
+  else if (config.caFile !== undefined)
+    log.info({ caFile: config.caFile, certificates: hostCa }, "Sandboxes trust the host's CAs");
 
   const pool = await openPool({
     dataDir: config.dataDir,
@@ -107,6 +117,7 @@ export async function startDaemon(
     prefix: config.prefix,
     nofile: await hardNofileLimit(),
     pids: 1024,
+    hostCa: hostCa === undefined ? undefined : config.caFile,
     log,
   });
   stack.defer(() => launcher.close());
