@@ -315,6 +315,82 @@ static bool installed(const char *root) {
   return is_dir(own) || !is_dir(local);
 }
 
+/* MARKER, then each certificate and a newline: what a start appends to the bundle. */
+static size_t block_parts(const struct certs *certs, struct buf *parts) {
+  size_t n = 0;
+  parts[n++] = (struct buf){MARKER, sizeof MARKER - 1};
+  for (size_t i = 0; i < certs->n; i++) {
+    parts[n++] = (struct buf){(char *)certs->v[i].p, certs->v[i].len};
+    parts[n++] = (struct buf){"\n", 1};
+  }
+  return n;
+}
+
+/* Reads only the end of the bundle: 1 when it ends with `parts` (starting a line), 0 when
+ * it does not (`*newline`: whether its last byte is one), -1 when it cannot tell. */
+static int bundle_ends_with(const char *path, const struct buf *parts, size_t count,
+                            bool *newline) {
+  size_t want = 0;
+  for (size_t i = 0; i < count; i++) want += parts[i].len;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st;
+  int state = -1;
+  char *tail = NULL;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_STORE_FILE)
+    goto done;
+  size_t size = (size_t)st.st_size, take = size < want + 1 ? size : want + 1;
+  tail = malloc(take + 1);
+  if (tail == NULL || pread(fd, tail, take, (off_t)(size - take)) != (ssize_t)take) goto done;
+  *newline = take == 0 || tail[take - 1] == '\n';
+  state = 0;
+  if (size < want || (size > want && tail[0] != '\n')) goto done;
+  const char *at = tail + (take - want);
+  state = 1;
+  for (size_t i = 0; i < count && state == 1; at += parts[i].len, i++)
+    if (memcmp(at, parts[i].p, parts[i].len) != 0) state = 0;
+done:
+  free(tail);
+  close(fd);
+  return state;
+}
+
+/* The two usual starts, without reading the image's bundle (a few hundred KiB, not in the
+ * page cache yet in a new clone): a store this start already completed, and a clone of an
+ * image no start has touched (no OWN_DIR yet), whose bundle gets the host's certificates
+ * appended. Returns false when the full comparison (trust_install) must decide. */
+static bool quick_install(const char *root, const char *bundle, const struct certs *hosts) {
+  char local[PATH_MAX], own[PATH_MAX];
+  if (snprintf(local, sizeof local, "%s" LOCAL_DIR, root) >= (int)sizeof local ||
+      snprintf(own, sizeof own, "%s" OWN_DIR, root) >= (int)sizeof own)
+    return false;
+  struct certs unique = {malloc(hosts->n * sizeof *unique.v), 0};
+  struct buf *parts = malloc((2 + 2 * hosts->n) * sizeof *parts);
+  bool done = false;
+  if (unique.v == NULL || parts == NULL) goto out;
+  for (size_t i = 0; i < hosts->n; i++)
+    if (!contains(&unique, &hosts->v[i])) unique.v[unique.n++] = hosts->v[i];
+  size_t count = block_parts(&unique, parts + 1);
+  bool newline = true;
+  int state = bundle_ends_with(bundle, parts + 1, count, &newline);
+  if (state == 0 && !is_dir(own) && is_dir(local)) {
+    parts[0] = (struct buf){"\n", newline ? 0 : 1};
+    int fd = open(bundle, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int err = fd < 0 ? errno : write_parts(fd, parts, count + 1);
+    if (fd >= 0) close(fd);
+    if (err) agent_log("trust store: %s: %s", bundle, strerror(err));
+    state = err ? -1 : 1;
+  }
+  if (state == 1) {
+    sync_own(root, &unique);
+    done = true;
+  }
+out:
+  free(unique.v);
+  free(parts);
+  return done;
+}
+
 void trust_install(const char *root, const char *host_file) {
   struct buf host = {NULL, 0}, bundle = {NULL, 0};
   struct buf own_bufs[MAX_CERTS / 16];
@@ -322,6 +398,7 @@ void trust_install(const char *root, const char *host_file) {
   struct certs hosts = {0}, base = {0}, own = {0}, extra = {0}, block = {0};
   char path[PATH_MAX];
 
+  if (strlen(root) > PATH_MAX / 2) return;
   if (host_file[0] != '\0') {
     int err = read_file(host_file, &host);
     if (err) {
@@ -331,11 +408,11 @@ void trust_install(const char *root, const char *host_file) {
     }
     if (!parse_certs(host.p, host.len, &hosts)) goto out;
   }
-  if (strlen(root) > PATH_MAX / 2) goto out;
   if (hosts.n == 0 && !installed(root)) goto out; /* the usual start without host CAs */
   if (snprintf(path, sizeof path, "%s" BUNDLE_DIR, root) >= (int)sizeof path) goto out;
   bool store = is_dir(path);
   if (snprintf(path, sizeof path, "%s" BUNDLE, root) >= (int)sizeof path) goto out;
+  if (store && hosts.n > 0 && quick_install(root, path, &hosts)) goto out;
   int berr = store ? read_file(path, &bundle) : ENOENT;
   if (berr && berr != ENOENT) {
     agent_log("trust store: cannot read %s: %s", path, strerror(berr));

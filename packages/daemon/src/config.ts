@@ -124,7 +124,7 @@ const OPTIONS = {
   "ca-file": {
     env: "STRATA_CA_FILE",
     default: DEFAULT_CA_FILE,
-    help: "CA certificates (PEM) added to every sandbox's trust store; '' adds none",
+    help: "CA certificates (PEM) sandboxes trust, those beyond the public roots; '' for none",
   },
 } as const;
 type OptionName = keyof typeof OPTIONS;

@@ -1,4 +1,4 @@
-import { access, mkdir } from "node:fs/promises";
+import { access, mkdir, rm } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +15,7 @@ import { restrictToGroup } from "./lib/mounts.ts";
 import { NetworkManager } from "./network/manager.ts";
 import { CrunRuntime } from "./runtime/crun.ts";
 import { CrunLauncher } from "./runtime/crun-launcher.ts";
-import { checkHostCa } from "./runtime/host-ca.ts";
+import { prepareHostCa, publicRoots } from "./runtime/host-ca.ts";
 import { hardNofileLimit, prepareCgroups } from "./runtime/host-setup.ts";
 import { SANDBOX_ID_BASE } from "./runtime/oci-spec.ts";
 import { createServices } from "./service/create-services.ts";
@@ -60,14 +60,24 @@ export async function startDaemon(
       "The host is not ready for stratad (see the errors above, or run: npm start -- doctor)",
     );
 
+  // The host's CAs beyond the public ones, in a file of this daemon's that sandboxes mount.
+  const hostCaFile = join("/run", config.prefix, "host-ca.crt");
   const hostCa =
     config.caFile === undefined
       ? undefined
-      : await checkHostCa(config.caFile, { optional: config.caFile === DEFAULT_CA_FILE });
-  if (config.caFile !== undefined && hostCa === undefined)
-    log.warn({ caFile: config.caFile }, "No CA file to add to sandboxes' trust stores");
-  else if (config.caFile !== undefined)
-    log.info({ caFile: config.caFile, certificates: hostCa }, "Sandboxes trust the host's CAs");
+      : await prepareHostCa(config.caFile, {
+          optional: config.caFile === DEFAULT_CA_FILE,
+          target: hostCaFile,
+          publicRoots: await publicRoots(),
+        });
+  if (config.caFile !== undefined)
+    log.info(
+      { caFile: config.caFile, ...hostCa },
+      hostCa?.added
+        ? `Sandboxes trust ${hostCa.added} of the host's CA certificates on top of their images' (those beyond the public roots)`
+        : "Sandboxes get no CA certificates from the host: it trusts none beyond the public roots",
+    );
+  stack.defer(() => rm(hostCaFile, { force: true }));
 
   const pool = await openPool({
     dataDir: config.dataDir,
@@ -117,7 +127,7 @@ export async function startDaemon(
     prefix: config.prefix,
     nofile: await hardNofileLimit(),
     pids: 1024,
-    hostCa: hostCa === undefined ? undefined : config.caFile,
+    hostCa: hostCa?.added ? hostCaFile : undefined,
     log,
   });
   stack.defer(() => launcher.close());

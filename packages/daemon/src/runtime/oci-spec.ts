@@ -28,23 +28,25 @@ export interface SandboxSpecInput {
   nofile: number;
   env: Record<string, string>;
   /**
-   * Host path of the CA certificates the sandbox trusts on top of its image's (the host's
-   * bundle by default): mounted read-only at {@link HOST_CA_PATH}, and added by the agent
-   * to the sandbox's system store at start. Undefined: the agent takes out what an
-   * earlier start added.
+   * Host path of the CA certificates the sandbox trusts on top of its image's (those of
+   * the host beyond the public roots, in a file the daemon writes): mounted read-only at
+   * {@link HOST_CA_PATH}, and added by the agent to the sandbox's system store at start.
+   * Undefined: the agent takes out what an earlier start added.
    */
   hostCa?: string | undefined;
 }
 
-/** Where a sandbox sees the host's CA file (read-only; the runtime's, not the image's). */
+/** Where a sandbox sees the host's CA certificates (read-only; the runtime's, not the image's). */
 export const HOST_CA_PATH = "/.strata/ca-certificates.crt";
 /** The system bundle the agent completes with the host's CAs (Debian's, also Alpine's). */
 export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 
 /**
  * Variables every command of a sandbox that trusts the host's CAs starts with, for tools
- * that do not read the system store (Node's bundled CAs, Python's certifi, Deno) or read
- * it from elsewhere. `sudo` resets them; the system store covers what runs under it.
+ * that do not read the system store or read it from elsewhere: the completed store for
+ * those that replace their list (OpenSSL's, Python's requests), the host's few for those
+ * that add to a bundled one (Node, Deno). `sudo` resets them; the system store covers
+ * what runs under it.
  */
 export function trustEnv(hostCa: boolean): Record<string, string> {
   if (!hostCa) return {};

@@ -61,8 +61,8 @@ const own = async () => {
   return Promise.all(names.map(async (n) => [n, await readFile(join(root, OWN, n), "utf8")]));
 };
 
-test("the agent appends the host's certificates the image lacks to the bundle, and keeps them for update-ca-certificates", async () => {
-  await writeFile(hostCa, `${C}\n${A}\n${D}\n${C}\n`);
+test("the agent appends the host's certificates to a new clone's bundle, and keeps them for update-ca-certificates", async () => {
+  await writeFile(hostCa, `${C}\n${D}\n${C}\n`);
   await startAgent(hostCa);
   assert.equal(await bundle(), `${IMAGE_BUNDLE}${MARKER}${C}\n${D}\n`);
   assert.deepEqual(await own(), [
@@ -79,10 +79,16 @@ test("the agent appends the host's certificates the image lacks to the bundle, a
   assert.equal(after.mtimeMs, before.mtimeMs);
 });
 
-test("the agent recognises a certificate whatever its line wrapping", async () => {
-  await writeFile(hostCa, `${pem("a", 76).replaceAll("\n", "\r\n")}\n${C}\n`);
+test("once a store was completed, a host certificate the image has already is not added twice, whatever its line wrapping", async () => {
+  await writeFile(hostCa, `${C}\n`);
   await startAgent(hostCa);
-  assert.equal(await bundle(), `${IMAGE_BUNDLE}${MARKER}${C}\n`);
+  await writeFile(hostCa, `${pem("a", 76).replaceAll("\n", "\r\n")}\n${C}\n${D}\n`);
+  await startAgent(hostCa);
+  assert.equal(await bundle(), `${IMAGE_BUNDLE}${MARKER}${C}\n${D}\n`);
+  assert.deepEqual(
+    (await own()).map(([name]) => name),
+    ["strata-host-0.crt", "strata-host-1.crt"],
+  );
 });
 
 test("after update-ca-certificates rebuilt the bundle with the agent's files, a start adds nothing twice", async () => {
