@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
+import { resolve } from "node:path";
 import { test } from "node:test";
-import { ConfigError, defaultProxyListen, derivePrefix, resolveConfig } from "./config.ts";
+import {
+  ConfigError,
+  DEFAULT_CA_FILE,
+  defaultProxyListen,
+  derivePrefix,
+  resolveConfig,
+  usage,
+} from "./config.ts";
 
 const MIRROR = "http://mirror.example.org/debian";
 const host = { debianMirror: () => MIRROR };
@@ -125,4 +133,21 @@ test("resolveConfig() puts the proxy on the API's host and port + 10 unless --pr
     host: "127.0.0.1",
     port: 7080,
   });
+});
+
+test("resolveConfig() trusts the host's system bundle in sandboxes unless --ca-file says otherwise", () => {
+  assert.equal(resolveConfig([], {}).config.caFile, DEFAULT_CA_FILE);
+  assert.equal(DEFAULT_CA_FILE, "/etc/ssl/certs/ca-certificates.crt");
+  assert.equal(resolveConfig([], { STRATA_CA_FILE: "/srv/ca.pem" }).config.caFile, "/srv/ca.pem");
+  assert.equal(
+    resolveConfig(["--ca-file", "certs/ca.pem"], {}).config.caFile,
+    resolve("certs/ca.pem"),
+    "a relative path is the daemon's working directory's",
+  );
+  assert.equal(resolveConfig(["--ca-file", ""], {}).config.caFile, undefined);
+  assert.equal(resolveConfig([], { STRATA_CA_FILE: "" }).config.caFile, undefined);
+  assert.match(
+    usage(),
+    /--ca-file .*\n.*STRATA_CA_FILE, default \/etc\/ssl\/certs\/ca-certificates\.crt/,
+  );
 });

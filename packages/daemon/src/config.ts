@@ -29,7 +29,12 @@ export interface Config {
   snapshotRetention: string;
   /** How often the reaper deletes expired snapshots. */
   reaperIntervalMs: number;
+  /** Host file of CA certificates every sandbox trusts on top of its image's; undefined: none. */
+  caFile: string | undefined;
 }
+
+/** The host's system bundle: sandboxes trust what the host trusts unless told otherwise. */
+export const DEFAULT_CA_FILE = "/etc/ssl/certs/ca-certificates.crt";
 
 /** One option: its flag, environment variable, default, and help text. */
 const OPTIONS = {
@@ -118,6 +123,11 @@ const OPTIONS = {
     env: "STRATA_REAPER_INTERVAL",
     default: "1h",
     help: "How often expired snapshots are deleted",
+  },
+  "ca-file": {
+    env: "STRATA_CA_FILE",
+    default: DEFAULT_CA_FILE,
+    help: "CA certificates (PEM) sandboxes trust, those beyond the public roots; '' for none",
   },
 } as const;
 type OptionName = keyof typeof OPTIONS;
@@ -248,6 +258,7 @@ export function resolveConfig(
     rootCapacityBytes: size("root-capacity"),
     snapshotRetention: get("snapshot-retention"),
     reaperIntervalMs: duration("reaper-interval"),
+    caFile: get("ca-file") ? resolve(get("ca-file")) : undefined,
   };
   const retention = config.snapshotRetention;
   if (

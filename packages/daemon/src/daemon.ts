@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, rmdir } from "node:fs/promises";
+import { access, mkdir, readFile, rm, rmdir } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { CPUS_MIN, MEMORY_LIMITS } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
-import type { Config } from "./config.ts";
+import { type Config, DEFAULT_CA_FILE } from "./config.ts";
 import { openStore } from "./db/store.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
@@ -17,6 +17,7 @@ import { restrictToGroup } from "./lib/mounts.ts";
 import { NetworkManager } from "./network/manager.ts";
 import { CrunRuntime } from "./runtime/crun.ts";
 import { CrunLauncher } from "./runtime/crun-launcher.ts";
+import { prepareHostCa, publicRoots } from "./runtime/host-ca.ts";
 import { hardNofileLimit, prepareCgroups } from "./runtime/host-setup.ts";
 import { SANDBOX_ID_BASE } from "./runtime/oci-spec.ts";
 import { createServices } from "./service/create-services.ts";
@@ -63,6 +64,25 @@ export async function startDaemon(
     throw new Error(
       "The host is not ready for stratad (see the errors above, or run: npm start -- doctor)",
     );
+
+  // The host's CAs beyond the public ones, in a file of this daemon's that sandboxes mount.
+  const hostCaFile = join("/run", config.prefix, "host-ca.crt");
+  const hostCa =
+    config.caFile === undefined
+      ? undefined
+      : await prepareHostCa(config.caFile, {
+          optional: config.caFile === DEFAULT_CA_FILE,
+          target: hostCaFile,
+          publicRoots: await publicRoots(),
+        });
+  if (config.caFile !== undefined)
+    log.info(
+      { caFile: config.caFile, ...hostCa },
+      hostCa?.added
+        ? `Sandboxes trust ${hostCa.added} of the host's CA certificates on top of their images' (those beyond the public roots)`
+        : "Sandboxes get no CA certificates from the host: it trusts none beyond the public roots",
+    );
+  stack.defer(() => rm(hostCaFile, { force: true }));
 
   const pool = await openPool({
     dataDir: config.dataDir,
@@ -116,6 +136,7 @@ export async function startDaemon(
     prefix: config.prefix,
     nofile: await hardNofileLimit(),
     pids: 1024,
+    hostCa: hostCa?.added ? hostCaFile : undefined,
     log,
   });
   // Last, crun's state folder, if every container in it is gone (the next start reconciles any other).

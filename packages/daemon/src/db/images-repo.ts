@@ -4,6 +4,7 @@ import type { ImageRecord, ImageStatus } from "./records.ts";
 
 interface ImageRow {
   name: string;
+  recipe: string | null;
   layer_id: string | null;
   status: ImageStatus;
   phase: string | null;
@@ -15,6 +16,7 @@ interface ImageRow {
 function toRecord(r: ImageRow): ImageRecord {
   return {
     name: r.name,
+    recipe: r.recipe,
     layerId: r.layer_id,
     status: r.status,
     phase: r.phase,
@@ -45,13 +47,14 @@ export class ImagesRepo {
   upsert(image: ImageRecord): void {
     this.#db
       .prepare(
-        `INSERT INTO images (name, layer_id, status, phase, failure_reason, size_bytes, built_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET layer_id = excluded.layer_id, status = excluded.status, phase = excluded.phase,
+        `INSERT INTO images (name, recipe, layer_id, status, phase, failure_reason, size_bytes, built_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET recipe = excluded.recipe, layer_id = excluded.layer_id, status = excluded.status, phase = excluded.phase,
            failure_reason = excluded.failure_reason, size_bytes = excluded.size_bytes, built_at = excluded.built_at`,
       )
       .run(
         image.name,
+        image.recipe,
         image.layerId,
         image.status,
         image.phase,

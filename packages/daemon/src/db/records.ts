@@ -134,6 +134,8 @@ export type ImageStatus = "building" | "ready" | "failed";
 
 export interface ImageRecord {
   name: string;
+  /** What the image was built from (`ImageBuilder.recipe`); null: before recipes were recorded. */
+  recipe: string | null;
   layerId: string | null;
   status: ImageStatus;
   phase: string | null;

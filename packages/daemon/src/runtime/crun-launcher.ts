@@ -7,7 +7,7 @@ import type { CrunRuntime } from "./crun.ts";
 import { Freezer } from "./freezer.ts";
 import { removeCgroupParent } from "./host-setup.ts";
 import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
-import { buildSandboxSpec, seccompKey, withCompiledSeccomp } from "./oci-spec.ts";
+import { buildSandboxSpec, seccompKey, trustEnv, withCompiledSeccomp } from "./oci-spec.ts";
 import type { InitProcess } from "./proc-stat.ts";
 import { SandboxStartError } from "./start-error.ts";
 
@@ -22,6 +22,8 @@ export interface CrunLauncherOptions {
   prefix: string;
   nofile: number;
   pids: number;
+  /** Host file of CA certificates every sandbox trusts (see `SandboxSpecInput.hostCa`); undefined: none. */
+  hostCa?: string | undefined;
   log: Logger;
 }
 
@@ -87,6 +89,7 @@ export class CrunLauncher implements SandboxLauncher {
       limits: { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pids: o.pids },
       nofile: o.nofile,
       env: {},
+      hostCa: o.hostCa,
     });
     const profile = seccompKey(base);
     const bpf = this.#compiled.get(profile);
@@ -120,7 +123,12 @@ export class CrunLauncher implements SandboxLauncher {
       if (compiled) this.#compiled.set(profile, compiled);
     }
     stack.move();
-    return { address: net.address, agent, exited: agent.closed };
+    return {
+      address: net.address,
+      agent,
+      exited: agent.closed,
+      env: trustEnv(o.hostCa !== undefined),
+    };
   }
 
   async destroy(

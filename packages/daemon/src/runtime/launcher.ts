@@ -21,6 +21,11 @@ export interface SandboxHandle {
   agent: AgentClient;
   /** Resolves when the sandbox's init is gone (it exited, or was killed). */
   exited: Promise<void>;
+  /**
+   * Variables the runtime gives every command of the sandbox, below the sandbox's own env
+   * (where its trust store is, e.g. `NODE_EXTRA_CA_CERTS`). None when absent.
+   */
+  env?: Record<string, string>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { BUILTIN_IMAGES, type BuiltinImage, type Image } from "@strata/api";
+import type { ImageRecord } from "../db/records.ts";
 import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
@@ -8,6 +9,12 @@ import { sizeOf } from "./layers.ts";
 
 /** Fills an empty folder with an image's root filesystem. */
 export interface ImageBuilder {
+  /**
+   * What decides the content `build` makes for `name` (its packages, say), recorded with
+   * the built image: an image recorded with another recipe (or none) is out of date and is
+   * built again on its next use. A builder without recipes never makes images out of date.
+   */
+  recipe?(name: BuiltinImage): string;
   /** Builds `name` into the empty folder `target`; stops (and rejects) when `signal` aborts. */
   build(
     name: BuiltinImage,
@@ -52,6 +59,8 @@ export class ImageService {
         `Unknown image ${q(name)}: builtin images are ${BUILTIN_IMAGES.join(", ")}`,
       );
     const row = this.#repo.get(name);
+    // An out-of-date build is as good as none: the next use builds the image again.
+    if (row?.status === "ready" && !this.#current(row)) return this.#absent(name);
     return {
       name,
       status: row?.status ?? "absent",
@@ -62,6 +71,24 @@ export class ImageService {
     };
   }
 
+  #absent(name: BuiltinImage): Image {
+    return {
+      name,
+      status: "absent",
+      phase: null,
+      failureReason: null,
+      sizeBytes: null,
+      builtAt: null,
+    };
+  }
+
+  #current(row: ImageRecord): boolean {
+    return (
+      this.#builder.recipe === undefined ||
+      row.recipe === this.#builder.recipe(row.name as BuiltinImage)
+    );
+  }
+
   list(): Image[] {
     return BUILTIN_IMAGES.map((n) => this.get(n));
   }
@@ -69,7 +96,7 @@ export class ImageService {
   /** The layer of a built image, or undefined when it is not built (yet). */
   readyLayer(name: BuiltinImage): string | undefined {
     const row = this.#repo.get(name);
-    return row?.status === "ready" && row.layerId ? row.layerId : undefined;
+    return row?.status === "ready" && row.layerId && this.#current(row) ? row.layerId : undefined;
   }
 
   /** Resolves with the image's layer id, building it first if needed. */
@@ -96,9 +123,14 @@ export class ImageService {
     const work = newId("bld");
     const layer = newId("img");
     const started = Date.now();
+    const recipe = this.#builder.recipe?.(name) ?? null;
+    // An out-of-date image's layer: removed once its successor is built (forks of it are
+    // independent copies); until then its record keeps it owned.
+    const previous = this.#repo.get(name)?.layerId ?? null;
     this.#repo.upsert({
       name,
-      layerId: null,
+      recipe,
+      layerId: previous,
       status: "building",
       phase: "starting",
       failureReason: null,
@@ -120,6 +152,7 @@ export class ImageService {
       const size = await sizeOf(this.#driver, layer);
       this.#repo.upsert({
         name,
+        recipe,
         layerId: layer,
         status: "ready",
         phase: null,
@@ -128,9 +161,18 @@ export class ImageService {
         builtAt: new Date(),
       });
       this.#log.info(
-        { image: name, ms: Date.now() - started, sizeBytes: size },
+        { image: name, ms: Date.now() - started, sizeBytes: size, recipe },
         `Built image ${name}`,
       );
+      if (previous)
+        await this.#driver
+          .remove(previous)
+          .catch((err: unknown) =>
+            this.#log.warn(
+              { image: name, layer: previous, err },
+              "Could not remove an out-of-date image layer",
+            ),
+          );
       return layer;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
@@ -138,7 +180,8 @@ export class ImageService {
       await this.#driver.remove(layer).catch(() => {});
       this.#repo.upsert({
         name,
-        layerId: null,
+        recipe,
+        layerId: previous,
         status: "failed",
         phase: null,
         failureReason: reason,

@@ -60,7 +60,8 @@ export class SandboxIo {
     requireReady(sandbox, "run commands or touch files in");
     const handle = this.#live.handle(sandbox.id);
     if (!handle) throw new StrataError("sandbox_not_running", `Sandbox ${id} is not running`);
-    return { agent: handle.agent, env: sandbox.env };
+    // The runtime's variables (where the trust store is) go below the sandbox's own.
+    return { agent: handle.agent, env: { ...handle.env, ...sandbox.env } };
   }
 
   /** Starts a process. A command that cannot start (missing, not executable) is an exit code, as in a shell. */
