@@ -4,6 +4,7 @@ import { fromFlag, fromIso, fromJson, toFlag, toIso, toJson } from "./codec.ts";
 import { ephemeralWrite } from "./database.ts";
 import { type Page, pageConditions, toPage } from "./page.ts";
 import type { SandboxMount, SandboxRecord, SandboxRootRef } from "./records.ts";
+import { insertRow, Rows } from "./rows.ts";
 
 interface SandboxRow {
   id: string;
@@ -136,25 +137,22 @@ export interface SandboxFilter {
  */
 export class SandboxesRepo {
   readonly #db: DatabaseSync;
+  readonly #rows: Rows<SandboxRow, SandboxRecord>;
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#rows = new Rows(db, toRecord);
   }
 
   insert(s: SandboxRecord): void {
-    const row = toRow(s);
-    const cols = Object.keys(row);
-    this.#write(
-      `INSERT INTO sandboxes (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
-      ...(Object.values(row) as SQLInputValue[]),
-    );
+    ephemeralWrite(this.#db, () => insertRow(this.#db, "sandboxes", toRow(s)));
   }
 
   find(orgId: string, id: string): SandboxRecord | undefined {
-    return this.#one("SELECT * FROM sandboxes WHERE org_id = ? AND id = ?", orgId, id);
+    return this.#rows.one("SELECT * FROM sandboxes WHERE org_id = ? AND id = ?", orgId, id);
   }
 
   byId(id: string): SandboxRecord | undefined {
-    return this.#one("SELECT * FROM sandboxes WHERE id = ?", id);
+    return this.#rows.one("SELECT * FROM sandboxes WHERE id = ?", id);
   }
 
   list(orgId: string, f: SandboxFilter): Page<SandboxRecord> {
@@ -179,12 +177,12 @@ export class SandboxesRepo {
 
   /** Sandboxes not yet stopped (for shutdown and the reconciler). */
   live(): SandboxRecord[] {
-    return this.#many("SELECT * FROM sandboxes WHERE status != 'stopped'");
+    return this.#rows.many("SELECT * FROM sandboxes WHERE status != 'stopped'");
   }
 
   /** Persistent sandboxes whose disk still exists (their layers are owned). */
   retained(): SandboxRecord[] {
-    return this.#many("SELECT * FROM sandboxes WHERE retained = 1");
+    return this.#rows.many("SELECT * FROM sandboxes WHERE retained = 1");
   }
 
   setStatus(id: string, status: SandboxStatus): void {
@@ -246,14 +244,5 @@ export class SandboxesRepo {
     ephemeralWrite(this.#db, () => {
       this.#db.prepare(sql).run(...args);
     });
-  }
-
-  #one(sql: string, ...args: SQLInputValue[]): SandboxRecord | undefined {
-    const row = this.#db.prepare(sql).get(...args) as SandboxRow | undefined;
-    return row && toRecord(row);
-  }
-
-  #many(sql: string, ...args: SQLInputValue[]): SandboxRecord[] {
-    return (this.#db.prepare(sql).all(...args) as unknown as SandboxRow[]).map(toRecord);
   }
 }

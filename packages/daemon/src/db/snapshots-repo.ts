@@ -3,6 +3,7 @@ import type { SandboxRoot, SnapshotKind, SnapshotStatus } from "@strata/api";
 import { fromFlag, fromIso, fromJson, toFlag, toIso, toJson } from "./codec.ts";
 import { type Page, type PageRequest, pageConditions, toPage } from "./page.ts";
 import type { SandboxDefaults, SnapshotOrigin, SnapshotRecord } from "./records.ts";
+import { insertRow, Rows } from "./rows.ts";
 
 interface SnapshotRow {
   id: string;
@@ -89,22 +90,18 @@ export type SnapshotOutcome =
 /** Snapshot records, of every kind. */
 export class SnapshotsRepo {
   readonly #db: DatabaseSync;
+  readonly #rows: Rows<SnapshotRow, SnapshotRecord>;
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#rows = new Rows(db, toRecord);
   }
 
   insert(s: SnapshotRecord): void {
-    const row = toRow(s);
-    const cols = Object.keys(row);
-    this.#db
-      .prepare(
-        `INSERT INTO snapshots (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
-      )
-      .run(...(Object.values(row) as SQLInputValue[]));
+    insertRow(this.#db, "snapshots", toRow(s));
   }
 
   find(orgId: string, idOrSlug: string): SnapshotRecord | undefined {
-    return this.#one(
+    return this.#rows.one(
       "SELECT * FROM snapshots WHERE org_id = ? AND (id = ? OR slug = ?)",
       orgId,
       idOrSlug,
@@ -113,7 +110,7 @@ export class SnapshotsRepo {
   }
 
   byId(id: string): SnapshotRecord | undefined {
-    return this.#one("SELECT * FROM snapshots WHERE id = ?", id);
+    return this.#rows.one("SELECT * FROM snapshots WHERE id = ?", id);
   }
 
   list(orgId: string, page: SnapshotFilter): Page<SnapshotRecord> {
@@ -137,7 +134,7 @@ export class SnapshotsRepo {
   }
 
   all(): SnapshotRecord[] {
-    return this.#many("SELECT * FROM snapshots");
+    return this.#rows.many("SELECT * FROM snapshots");
   }
 
   /** Records how a creation ended, and when. */
@@ -172,7 +169,7 @@ export class SnapshotsRepo {
 
   /** Ready or failed snapshots past their expiry and not protected, oldest first. */
   expired(now: Date, limit: number): SnapshotRecord[] {
-    return this.#many(
+    return this.#rows.many(
       "SELECT * FROM snapshots WHERE expires_at IS NOT NULL AND expires_at <= ? AND protected = 0 AND status != 'creating' ORDER BY expires_at LIMIT ?",
       toIso(now),
       limit,
@@ -181,7 +178,7 @@ export class SnapshotsRepo {
 
   /** A sandbox's automatic snapshots that are ready and not protected, newest first. */
   automaticOf(sandboxId: string): SnapshotRecord[] {
-    return this.#many(
+    return this.#rows.many(
       "SELECT * FROM snapshots WHERE sandbox_id = ? AND automatic = 1 AND protected = 0 AND status = 'ready' ORDER BY created_at DESC, id DESC",
       sandboxId,
     );
@@ -189,14 +186,5 @@ export class SnapshotsRepo {
 
   remove(id: string): void {
     this.#db.prepare("DELETE FROM snapshots WHERE id = ?").run(id);
-  }
-
-  #one(sql: string, ...args: SQLInputValue[]): SnapshotRecord | undefined {
-    const row = this.#db.prepare(sql).get(...args) as SnapshotRow | undefined;
-    return row && toRecord(row);
-  }
-
-  #many(sql: string, ...args: SQLInputValue[]): SnapshotRecord[] {
-    return (this.#db.prepare(sql).all(...args) as unknown as SnapshotRow[]).map(toRecord);
   }
 }

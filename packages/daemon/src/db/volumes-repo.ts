@@ -2,6 +2,7 @@ import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { fromFlag, fromIso, toFlag, toIso } from "./codec.ts";
 import { type Page, type PageRequest, pageConditions, toPage } from "./page.ts";
 import type { VolumeBase, VolumeRecord, VolumeStatus } from "./records.ts";
+import { Rows } from "./rows.ts";
 
 interface VolumeRow {
   id: string;
@@ -56,8 +57,10 @@ export type NewVolume = Pick<
 /** Volume records. Deleted volumes keep their row (with `deletedAt`) until their data is purged. */
 export class VolumesRepo {
   readonly #db: DatabaseSync;
+  readonly #rows: Rows<VolumeRow, VolumeRecord>;
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#rows = new Rows(db, toRecord);
   }
 
   insert(v: NewVolume): void {
@@ -83,7 +86,7 @@ export class VolumesRepo {
 
   /** A live (not deleted) volume of the organisation by id or slug. */
   find(orgId: string, idOrSlug: string): VolumeRecord | undefined {
-    return this.#one(
+    return this.#rows.one(
       "SELECT * FROM volumes WHERE org_id = ? AND deleted_at IS NULL AND (id = ? OR slug = ?)",
       orgId,
       idOrSlug,
@@ -92,7 +95,7 @@ export class VolumesRepo {
   }
 
   byId(id: string): VolumeRecord | undefined {
-    return this.#one("SELECT * FROM volumes WHERE id = ?", id);
+    return this.#rows.one("SELECT * FROM volumes WHERE id = ?", id);
   }
 
   list(orgId: string, page: PageRequest): Page<VolumeRecord> {
@@ -106,7 +109,7 @@ export class VolumesRepo {
   }
 
   all(): VolumeRecord[] {
-    return this.#many("SELECT * FROM volumes");
+    return this.#rows.many("SELECT * FROM volumes");
   }
 
   setStatus(id: string, status: VolumeStatus, failureReason: string | null = null): void {
@@ -160,7 +163,7 @@ export class VolumesRepo {
 
   /** Deleted volumes whose grace period ended by `now`. */
   duePurge(now: Date): VolumeRecord[] {
-    return this.#many(
+    return this.#rows.many(
       "SELECT * FROM volumes WHERE deleted_at IS NOT NULL AND purge_at <= ?",
       toIso(now),
     );
@@ -168,14 +171,5 @@ export class VolumesRepo {
 
   remove(id: string): void {
     this.#db.prepare("DELETE FROM volumes WHERE id = ?").run(id);
-  }
-
-  #one(sql: string, ...args: SQLInputValue[]): VolumeRecord | undefined {
-    const row = this.#db.prepare(sql).get(...args) as VolumeRow | undefined;
-    return row && toRecord(row);
-  }
-
-  #many(sql: string, ...args: SQLInputValue[]): VolumeRecord[] {
-    return (this.#db.prepare(sql).all(...args) as unknown as VolumeRow[]).map(toRecord);
   }
 }

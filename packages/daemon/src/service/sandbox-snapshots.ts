@@ -2,7 +2,7 @@ import type { ListQuery, SandboxSnapshotCreate, Snapshot } from "@strata/api";
 import type { Page } from "../db/page.ts";
 import type { SandboxRecord, SnapshotRecord } from "../db/records.ts";
 import type { Store } from "../db/store.ts";
-import { q, StrataError } from "../errors.ts";
+import { StrataError } from "../errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import type { EventLog } from "./events.ts";
