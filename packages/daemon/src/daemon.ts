@@ -65,8 +65,12 @@ export async function startDaemon(
       "The host is not ready for stratad (see the errors above, or run: npm start -- doctor)",
     );
 
+  // Last of all, /run/<prefix> (crun's state, bundles, the host CA file) once it is empty;
+  // a start that failed early leaves nothing there either.
+  const runDir = join("/run", config.prefix);
+  stack.defer(() => removeEmptyStateDir(runDir));
   // The host's CAs beyond the public ones, in a file of this daemon's that sandboxes mount.
-  const hostCaFile = join("/run", config.prefix, "host-ca.crt");
+  const hostCaFile = join(runDir, "host-ca.crt");
   const hostCa =
     config.caFile === undefined
       ? undefined
@@ -139,8 +143,6 @@ export async function startDaemon(
     hostCa: hostCa?.added ? hostCaFile : undefined,
     log,
   });
-  // Last, crun's state folder, if every container in it is gone (the next start reconciles any other).
-  stack.defer(() => removeEmptyStateDir(join("/run", config.prefix)));
   stack.defer(() => launcher.close());
 
   // The proxy listens first: sandbox URLs name its port. It reads the live sandboxes only.
