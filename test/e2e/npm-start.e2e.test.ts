@@ -16,9 +16,9 @@ import { leftovers, type ProcessId, processTree } from "./host-traces.ts";
 /**
  * `npm start` as a user or supervisor runs it: the process npm leaves running is stratad
  * itself, and once npm has exited after a SIGTERM nothing of the daemon is left on the host.
- * `STRATA_STRESS=1` (scripts/stress.sh) runs 20 rounds instead of 5.
+ * `STRATA_STRESS=1` (scripts/stress.sh) runs 100 rounds instead of 20.
  */
-const ROUNDS = process.env.STRATA_STRESS === "1" ? 20 : 5;
+const ROUNDS = process.env.STRATA_STRESS === "1" ? 100 : 20;
 
 /** Resolves once `port` can be bound on 127.0.0.1 (and is released again). */
 function bindable(port: number): Promise<boolean> {
