@@ -16,7 +16,7 @@ import { VolumesRepo } from "./db/volumes-repo.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
 import { buildApp } from "./http/app.ts";
-import { sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
+import { sandboxHost, sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
 import { MmdebstrapBuilder } from "./images/mmdebstrap.ts";
 import { InFlight } from "./lib/in-flight.ts";
 import { KeyedLock } from "./lib/keyed-lock.ts";
@@ -256,7 +256,9 @@ export async function startDaemon(
     host: config.proxy.host,
     port: config.proxy.port,
     baseDomain: config.proxy.baseDomain,
-    resolve: (hostId, port) => sandboxes.resolvePort(hostId, port),
+    // A host without a port (the Deno API's sandbox.url) means the sandbox's exposed port.
+    resolve: (hostId, port) =>
+      sandboxes.resolvePort(hostId, port ?? sandboxes.findAny(`sbx_${hostId}`)?.port ?? 0),
     log,
   });
   proxyPort = proxy.port;
@@ -287,6 +289,7 @@ export async function startDaemon(
     logger: log,
     version: VERSION,
     region: config.region,
+    sandboxHost: (id) => sandboxHost({ baseDomain: config.proxy.baseDomain, proxyPort }, id),
   });
   stack.defer(() => app.close());
   signal?.throwIfAborted();

@@ -5,7 +5,8 @@ import { ProxyServer } from "http-proxy-3";
 /** Where a request for a sandbox's port goes, or undefined when nothing is exposed there. */
 export type PortResolver = (
   sandboxHostId: string,
-  port: number,
+  /** Undefined for a host name without a port (`<id>.<baseDomain>`): the sandbox's exposed port. */
+  port: number | undefined,
 ) => { address: string; port: number } | undefined;
 
 export interface PortProxyOptions {
@@ -17,17 +18,21 @@ export interface PortProxyOptions {
   log: { warn(obj: object, msg: string): void };
 }
 
-/** Parses `<id>-<port>.<baseDomain>[:port]` from a Host header. */
+/**
+ * Parses `<id>-<port>.<baseDomain>[:port]` from a Host header, or `<id>.<baseDomain>`
+ * (the sandbox's exposed port, whichever it is: port undefined).
+ */
 export function parseSandboxHost(
   host: string | undefined,
   baseDomain: string,
-): { id: string; port: number } | undefined {
+): { id: string; port: number | undefined } | undefined {
   if (!host) return undefined;
   const name = host.replace(/:\d+$/, "").toLowerCase();
   const suffix = `.${baseDomain.toLowerCase()}`;
   if (!name.endsWith(suffix)) return undefined;
-  const m = /^([0-9a-z]{20})-(\d{1,5})$/.exec(name.slice(0, -suffix.length));
+  const m = /^([0-9a-z]{20})(?:-(\d{1,5}))?$/.exec(name.slice(0, -suffix.length));
   if (!m) return undefined;
+  if (m[2] === undefined) return { id: m[1]!, port: undefined };
   const port = Number(m[2]);
   return port >= 1 && port <= 65535 ? { id: m[1]!, port } : undefined;
 }
@@ -39,6 +44,14 @@ export function sandboxUrl(
   port: number,
 ): string {
   return `http://${sandboxId.replace(/^sbx_/, "")}-${port}.${options.baseDomain}:${options.proxyPort}/`;
+}
+
+/** The host (with the proxy's port) that serves a sandbox's exposed port, whichever it is. */
+export function sandboxHost(
+  options: { baseDomain: string; proxyPort: number },
+  sandboxId: string,
+): string {
+  return `${sandboxId.replace(/^sbx_/, "")}.${options.baseDomain}:${options.proxyPort}`;
 }
 
 /**
