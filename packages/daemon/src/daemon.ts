@@ -16,7 +16,8 @@ import { VolumesRepo } from "./db/volumes-repo.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
 import { buildApp } from "./http/app.ts";
-import { sandboxHost, sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
+import { parseSandboxHost, sandboxHost, sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
+import { proxyTls } from "./http/proxy-tls.ts";
 import { MmdebstrapBuilder } from "./images/mmdebstrap.ts";
 import { InFlight } from "./lib/in-flight.ts";
 import { KeyedLock } from "./lib/keyed-lock.ts";
@@ -256,6 +257,9 @@ export async function startDaemon(
     host: config.proxy.host,
     port: config.proxy.port,
     baseDomain: config.proxy.baseDomain,
+    tls: await proxyTls(join(config.dataDir, "proxy-tls"), (name) =>
+      Boolean(parseSandboxHost(name, config.proxy.baseDomain)),
+    ),
     // A host without a port (the Deno API's sandbox.url) means the sandbox's exposed port.
     resolve: (hostId, port) =>
       sandboxes.resolvePort(hostId, port ?? sandboxes.findAny(`sbx_${hostId}`)?.port ?? 0),

@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import type { Duplex } from "node:stream";
 import { ProxyServer } from "http-proxy-3";
+import type { ProxyTls } from "./proxy-tls.ts";
 
 /** Where a request for a sandbox's port goes, or undefined when nothing is exposed there. */
 export type PortResolver = (
@@ -16,6 +19,8 @@ export interface PortProxyOptions {
   baseDomain: string;
   resolve: PortResolver;
   log: { warn(obj: object, msg: string): void };
+  /** Also answer TLS on the same port (a first byte of 0x16), with these certificates. */
+  tls?: ProxyTls;
 }
 
 /**
@@ -60,7 +65,7 @@ export function sandboxHost(
  */
 export async function startPortProxy(
   options: PortProxyOptions,
-): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+): Promise<{ server: NetServer; port: number; close(): Promise<void> }> {
   const proxy = new ProxyServer({ xfwd: true, ws: true });
   proxy.on("error", (err: Error, _req: IncomingMessage, res: ServerResponse | Duplex) => {
     options.log.warn({ err: err.message }, "Port proxy could not reach a sandbox");
@@ -84,7 +89,7 @@ export async function startPortProxy(
     const t = parsed && options.resolve(parsed.id, parsed.port);
     return t ? `http://${t.address}:${t.port}` : undefined;
   };
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const t = target(req);
     if (!t) {
       res.writeHead(404, { "content-type": "application/json" });
@@ -97,14 +102,42 @@ export async function startPortProxy(
       return;
     }
     proxy.web(req, res, { target: t });
-  });
-  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  };
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const t = target(req);
     if (!t) {
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
       return;
     }
     proxy.ws(req, socket, head, { target: t });
+  };
+  const plain: Server = createServer(onRequest).on("upgrade", onUpgrade);
+  const tls = options.tls;
+  const secure =
+    tls &&
+    createTlsServer(
+      {
+        SNICallback: (name, cb) =>
+          tls.contextFor(name).then(
+            (ctx) => cb(null, ctx),
+            (err: Error) => cb(err, undefined),
+          ),
+      },
+      onRequest,
+    ).on("upgrade", onUpgrade);
+  // One port for both: a TLS connection starts with a handshake record (0x16), HTTP with a
+  // method name. The first chunk is put back before the right server takes the socket.
+  const sockets = new Set<Duplex>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      (first[0] === 0x16 && secure ? secure : plain).emit("connection", socket);
+      process.nextTick(() => socket.resume());
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -116,7 +149,7 @@ export async function startPortProxy(
     port: typeof address === "object" && address ? address.port : options.port,
     close: () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
+        for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
   };

@@ -7,11 +7,19 @@ const SUITES: Record<BuiltinImage, string> = {
   "builtin:debian-13": "trixie",
 };
 
+/**
+ * Packages added to minbase: `sudo`, because code written for hosted sandboxes (Deno
+ * Sandbox's tutorials, `sh\`...\`.sudo()`) runs `sudo apt-get ...`; the sandbox user is
+ * root already, so it only has to exist.
+ */
+const EXTRA_PACKAGES = ["sudo"];
+
 /** Pure: the mmdebstrap argv that builds `image` into the empty folder `target`. */
 export function mmdebstrapArgv(image: BuiltinImage, target: string, mirror: string): string[] {
   return [
     "mmdebstrap",
     "--variant=minbase",
+    `--include=${EXTRA_PACKAGES.join(",")}`,
     "--mode=root",
     "--format=directory",
     SUITES[image],
