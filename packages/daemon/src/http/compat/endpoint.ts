@@ -75,7 +75,8 @@ export async function endpointRoutes(app: FastifyInstance, o: EndpointOptions): 
   wss.on("headers", (headers, req: Upgrading) => {
     if (req[kSandbox]) headers.push(`x-deno-sandbox-id: ${req[kSandbox]}`);
   });
-  app.addHook("onClose", async () => {
+  // Before the server closes: it waits for every connection, upgraded ones included.
+  app.addHook("preClose", async () => {
     registry.close();
     for (const ws of wss.clients) ws.terminate();
     wss.close();

@@ -35,6 +35,13 @@ export async function denoCompat(app: FastifyInstance, options: DenoCompatOption
   });
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
+    // A refused WebSocket upgrade is answered over the raw socket, which no HTTP parser
+    // owns any more: close it once the answer is out (an upgrade that succeeds hijacks
+    // the reply and never finishes it).
+    if (req.headers.upgrade !== undefined) {
+      reply.header("connection", "close");
+      reply.raw.once("finish", () => req.raw.socket.end());
+    }
     const auth = req.headers.authorization;
     const m = auth === undefined ? undefined : /^Bearer\s+(\S{1,512})$/i.exec(auth);
     if (auth !== undefined && !m)

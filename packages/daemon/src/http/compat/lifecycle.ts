@@ -106,6 +106,7 @@ export class Registry {
   readonly #log: { warn(obj: object, msg: string): void };
   readonly #states = new Map<string, SandboxState>();
   #timer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(port: StrataPort, log: { warn(obj: object, msg: string): void }) {
     this.#port = port;
@@ -128,7 +129,8 @@ export class Registry {
     if (options.primary) st.primary = ws;
     ws.once("close", () => {
       st.sockets.delete(ws);
-      if (st.primary === ws) void this.end(st, "the client's session ended");
+      // At daemon shutdown every sandbox ends anyway, through the service.
+      if (st.primary === ws && !this.#closed) void this.end(st, "the client's session ended");
     });
     this.#timer ??= setInterval(() => void this.#watch(), WATCH_INTERVAL_MS).unref();
   }
@@ -190,6 +192,7 @@ export class Registry {
 
   /** Daemon shutdown: stops watching (the sandboxes themselves end with the daemon). */
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
     for (const st of this.#states.values()) this.closeSockets(st, 1001, "daemon shutting down");
     this.#states.clear();
