@@ -121,11 +121,7 @@ export async function consoleRoutes(
     } catch (err) {
       if (!(err instanceof StrataError) || err.code !== "volume_in_use" || volumeRef === undefined)
         throw err;
-      const attached = await port.getVolume(orgId, volumeRef).then(
-        (v) => v.attachedTo,
-        () => null,
-      );
-      if (!(await registry.waitIfEnding(attached))) throw err;
+      if (!(await registry.released(orgId, volumeRef))) throw err;
       return call();
     }
   };

@@ -142,15 +142,9 @@ export async function endpointRoutes(app: FastifyInstance, o: EndpointOptions): 
       const refs = [input.root, ...Object.values(input.volumes ?? {})].filter(
         (r) => r !== undefined,
       );
-      let waited = false;
-      for (const ref of refs) {
-        const attached = await port.getVolume(orgId, ref).then(
-          (v) => v.attachedTo,
-          () => null,
-        );
-        waited = (await registry.waitIfEnding(attached)) || waited;
-      }
-      if (!waited) throw err;
+      let retry = false;
+      for (const ref of refs) retry = (await registry.released(orgId, ref)) || retry;
+      if (!retry) throw err;
       return create();
     });
     const st = registry.state(orgId, sandbox.id);

@@ -105,6 +105,8 @@ export class Registry {
   readonly #port: StrataPort;
   readonly #log: { warn(obj: object, msg: string): void };
   readonly #states = new Map<string, SandboxState>();
+  /** Ends in progress, until they are done (the state itself may be gone by then). */
+  readonly #endings = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -148,7 +150,12 @@ export class Registry {
       this.closeSockets(st, 1000, why);
       this.#states.delete(st.id);
     })();
-    return st.ending;
+    const ending = st.ending;
+    this.#endings.set(st.id, ending);
+    void ending.finally(() => {
+      if (this.#endings.get(st.id) === ending) this.#endings.delete(st.id);
+    });
+    return ending;
   }
 
   /** Closes every socket of the sandbox (the client's `kill()` waits for this). */
@@ -161,14 +168,35 @@ export class Registry {
    * closing; returns whether it waited.
    */
   async waitIfEnding(id: string | null): Promise<boolean> {
-    const st = id === null ? undefined : this.#states.get(id);
-    if (!st) return false;
-    if (st.ending === undefined && (st.primary === undefined || st.primary.readyState < 2))
-      return false;
-    if (st.ending === undefined && st.primary)
-      await new Promise((resolve) => st.primary?.once("close", resolve));
-    await st.ending;
+    if (id === null) return false;
+    const ending = this.#endings.get(id);
+    if (ending) {
+      await ending;
+      return true;
+    }
+    const st = this.#states.get(id);
+    const primary = st?.primary;
+    // CLOSING or CLOSED: the client has sent its close frame; the end follows its close event.
+    if (!st || !primary || primary.readyState < 2) return false;
+    if (st.ending === undefined) await new Promise((resolve) => primary.once("close", resolve));
+    await this.#endings.get(id);
     return true;
+  }
+
+  /**
+   * After a call failed with `volume_in_use`: whether the volume is free now, or is once
+   * the sandbox holding it (one this layer is ending) has ended — a retry may then pass.
+   */
+  async released(orgId: string, volumeRef: string): Promise<boolean> {
+    const holder = () =>
+      this.#port.getVolume(orgId, volumeRef).then(
+        (v) => v.attachedTo,
+        () => null,
+      );
+    const before = await holder();
+    if (before === null) return true;
+    await this.waitIfEnding(before);
+    return (await holder()) !== before;
   }
 
   /** Drops sandboxes that ended by other means, closing their sockets with 1001. */
@@ -184,7 +212,8 @@ export class Registry {
         (s) => s.status,
         () => "stopped" as const,
       );
-      if (status !== "stopped" && status !== "stopping") continue;
+      // An end this layer started meanwhile owns the state (and its volumes' release).
+      if (status !== "stopped" || st.ending !== undefined) continue;
       this.closeSockets(st, 1001, "sandbox stopped");
       this.#states.delete(st.id);
     }
