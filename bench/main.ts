@@ -30,6 +30,7 @@ import { parseArgs } from "node:util";
 import { FULL, QUICK, SANDBOX_FULL, SANDBOX_QUICK } from "./cases.ts";
 import { isMountPoint } from "./host.ts";
 import type { Context } from "./measure-strata.ts";
+import { emptyDenoResults, formatDenoReport, runDeno } from "./part-deno.ts";
 import { emptySandboxResults, runSandboxes, type SandboxResults } from "./part-sandboxes.ts";
 import {
   emptyStorageResults,
@@ -37,7 +38,6 @@ import {
   runStorage,
   type StorageResults,
 } from "./part-storage.ts";
-import { emptyDenoResults, formatDenoReport, runDeno } from "./part-deno.ts";
 import { PodmanScratch } from "./podman.ts";
 import { formatSandboxReport } from "./report-sandboxes.ts";
 
