@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { defaultDebianMirror } from "../packages/daemon/src/config.ts";
 import { hasCommand, run } from "./host.ts";
 
 /** The base image every podman case starts from; kept between runs as a cache. */
@@ -6,8 +7,9 @@ export const BASE_IMAGE = "localhost/strata-bench-base";
 
 /**
  * Makes sure {@link BASE_IMAGE} exists: a Debian 12 minbase root filesystem built with
- * mmdebstrap and imported, since this host has no registry access. Returns a sentence saying
- * why podman cannot be measured, or `null` when it can.
+ * mmdebstrap from the mirror stratad uses ({@link defaultDebianMirror}) and imported, since
+ * this host has no registry access. Returns a sentence saying why podman cannot be
+ * measured, or `null` when it can.
  */
 export async function preparePodman(options: {
   workDir: string;
@@ -23,19 +25,14 @@ export async function preparePodman(options: {
   if (exists) return null;
   if (!(await hasCommand("mmdebstrap")))
     return `image ${BASE_IMAGE} is missing and mmdebstrap, which builds it, is not installed`;
+  const mirror = defaultDebianMirror(process.env);
+  if (!mirror)
+    return `image ${BASE_IMAGE} is missing and no Debian mirror builds it: the host's apt sources name none and STRATA_DEBIAN_MIRROR is unset`;
   options.log(`Building ${BASE_IMAGE} (Debian 12 minbase with mmdebstrap, about 30 s, once)`);
   const tar = join(options.workDir, "base.tar");
   try {
     await run(
-      [
-        "mmdebstrap",
-        "--variant=minbase",
-        "--mode=root",
-        "--format=tar",
-        "bookworm",
-        tar,
-        "http://deb.debian.org/debian",
-      ],
+      ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=tar", "bookworm", tar, mirror],
       options.signal,
     );
     await run(["podman", "import", "--quiet", tar, BASE_IMAGE], options.signal);

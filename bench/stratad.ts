@@ -36,7 +36,7 @@ export interface Stratad {
 }
 
 /**
- * Starts `stratad --listen 127.0.0.1:0 --proxy-listen 127.0.0.1:0` on `dataDir` and resolves once it announces its URL.
+ * Starts `stratad --listen 127.0.0.1:0` (so the proxy takes a free port too) on `dataDir` and resolves once it announces its URL.
  * Its JSON log goes to `logFile`. The child gets its own process group, so a Ctrl-C reaches
  * only the benchmark, which then stops the daemon in order.
  */
@@ -53,9 +53,6 @@ export async function startStratad(options: {
       "--data-dir",
       options.dataDir,
       "--listen",
-      "127.0.0.1:0",
-      // The proxy's default port (7080) would collide with any other stratad on this host.
-      "--proxy-listen",
       "127.0.0.1:0",
       ...(options.extraArgs ?? []),
     ],

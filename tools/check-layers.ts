@@ -34,12 +34,13 @@ const ROOT_FILES = new Set(["main", "daemon", "config"]);
 /** Which npm workspace packages each package may import. */
 const PACKAGE_RULES: Record<string, readonly string[]> = {
   api: [],
-  sdk: ["@strata/api", "@strata/api/sizes", "@strata/api/values"],
+  sdk: ["@strata/api", "@strata/api/rules", "@strata/api/sizes", "@strata/api/values"],
   // @strata/sdk/testing: the SDK's fake daemon and wire fixtures, for the CLI's tests.
   cli: [
     "@strata/sdk",
     "@strata/sdk/testing",
     "@strata/api",
+    "@strata/api/rules",
     "@strata/api/sizes",
     "@strata/api/values",
   ],

@@ -16,22 +16,14 @@ export interface ApiResponse<T = unknown> {
   body: T;
 }
 
-/** Starts stratad on `dataDir` with free ports and a small pool; stdout and stderr are piped. */
+/**
+ * Starts stratad on `dataDir` with free ports (the proxy's port 0 follows the API's) and a
+ * small pool; stdout and stderr are piped. A later `--listen` in `args` wins.
+ */
 export function spawnDaemon(dataDir: string, args: readonly string[] = []): ChildProcess {
   return spawn(
     process.execPath,
-    [
-      MAIN,
-      "--data-dir",
-      dataDir,
-      "--listen",
-      "127.0.0.1:0",
-      "--proxy-listen",
-      "127.0.0.1:0",
-      "--pool-size",
-      "16GiB",
-      ...args,
-    ],
+    [MAIN, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--pool-size", "16GiB", ...args],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
 }
@@ -45,6 +37,8 @@ export class TestDaemon {
   readonly dataDir: string;
   readonly args: string[];
   url = "";
+  /** Where its proxy to sandbox ports listens, as it announced it. */
+  proxyUrl = "";
   token = "";
   /** Every JSON log line the daemon printed, across restarts. */
   readonly logs: Record<string, unknown>[] = [];
@@ -83,11 +77,18 @@ export class TestDaemon {
       } catch {}
     });
     const stderr: string[] = [];
+    let url = "";
     const ready = new Promise<string>((resolveUrl, reject) => {
       createInterface({ input: child.stderr! }).on("line", (line) => {
         stderr.push(line);
         const m = /^stratad listening on (\S+)/.exec(line);
-        if (m) resolveUrl(m[1]!);
+        if (m) url = m[1]!;
+        // The last of the lines stratad prints once it is ready.
+        const proxy = /^sandbox ports proxied on (\S+)/.exec(line);
+        if (proxy) {
+          this.proxyUrl = proxy[1]!;
+          resolveUrl(url);
+        }
       });
       child.once("exit", (code) =>
         reject(

@@ -117,7 +117,8 @@ describe("snapshots of running sandboxes, schedules, retention, pause and persis
 
   test("bad names, duplicate names and a second snapshot in flight are refused", async () => {
     const sbx = await create();
-    for (const name of ["", "UPPER", "under_score", "x".repeat(41)]) {
+    // One naming rule with volume slugs: 2–63 of [a-z0-9.-], a letter or digit at each end.
+    for (const name of ["", "a", "-x", "UPPER", "under_score", "ab--cd", "a..b", "x".repeat(64)]) {
       const res = await d.api<{ code: string }>("POST", `/v1/sandboxes/${sbx.id}/snapshots`, {
         name,
       });

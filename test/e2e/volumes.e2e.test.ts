@@ -221,7 +221,8 @@ describe("volumes and snapshots against a real stratad", { skip: !isRoot && "nee
       region: "local",
       capacity: 1,
     });
-    assert.equal(huge.status, 400);
+    assert.equal(huge.status, 413);
+    assert.equal(huge.body.code, "payload_too_large");
     const after = await d.api<Volume[]>("GET", "/v1/volumes?limit=200");
     assert.deepEqual(
       after.body.map((v) => v.id),

@@ -154,4 +154,11 @@ bool fs_owns(uint32_t id);
 bool fs_pump(void);
 void fs_close_all(void);
 
+/* ---- trust.c: the host's CA certificates in the sandbox's trust store ---- */
+
+/* Brings the system trust store under `root` ("" in a sandbox) to the certificates of
+ * `host_file` on top of the image's own ("" for none: removes what an earlier start
+ * added). Best effort: a failure is logged and the sandbox starts anyway. */
+void trust_install(const char *root, const char *host_file);
+
 #endif

@@ -150,8 +150,25 @@ static int serve(int sigfd, bool is_init) {
   }
 }
 
-int main(void) {
+/* `--host-ca=FILE` (FILE may be empty) asks for trust_install at start; `--trust-root=DIR`
+ * puts the trust store under DIR instead of / (tests). Without them the store is not
+ * touched: run as a host process, the agent must leave the host's alone. */
+static bool parse_args(int argc, char **argv, const char **host_ca, const char **root) {
+  for (int i = 1; i < argc; i++) {
+    if (strncmp(argv[i], "--host-ca=", 10) == 0) *host_ca = argv[i] + 10;
+    else if (strncmp(argv[i], "--trust-root=", 13) == 0) *root = argv[i] + 13;
+    else {
+      agent_log("unknown argument %s", argv[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+int main(int argc, char **argv) {
   ensure_std_fds();
+  const char *host_ca = NULL, *trust_root = "";
+  if (!parse_args(argc, argv, &host_ca, &trust_root)) return 2;
   int fl = fcntl(AGENT_FD, F_GETFD);
   if (fl < 0) {
     agent_log("fd %d is not open: start me with the daemon's socket as fd 3", AGENT_FD);
@@ -181,6 +198,8 @@ int main(void) {
     return 1;
   }
 
+  /* Before READY: the sandbox's first command already sees the store complete. */
+  if (host_ca != NULL) trust_install(trust_root, host_ca);
   wire_send_u32(MSG_READY, 0, PROTOCOL_VERSION);
   int rc = serve(sigfd, is_init);
   fs_close_all();

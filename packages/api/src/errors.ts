@@ -12,12 +12,14 @@
  * { "code": "slug_taken", "message": "Cannot create volume \"data\": the slug is already used by volume vol_123" }
  * ```
  */
+import { NAME_RULES } from "./rules.ts";
 
 /** The closed set of error kinds. */
 export const ERROR_KINDS = [
   "InvalidArgument",
   "Unauthenticated",
   "NotFound",
+  "PayloadTooLarge",
   "AlreadyExists",
   "Conflict",
   "FailedPrecondition",
@@ -31,6 +33,7 @@ export const KIND_STATUS: Record<ErrorKind, number> = {
   InvalidArgument: 400,
   Unauthenticated: 401,
   NotFound: 404,
+  PayloadTooLarge: 413,
   AlreadyExists: 409,
   Conflict: 409,
   FailedPrecondition: 409,
@@ -40,10 +43,17 @@ export const KIND_STATUS: Record<ErrorKind, number> = {
 
 /** Every stable error code, its kind, and what it means (the source of docs/errors.md). */
 export const ERROR_CODES = {
-  invalid_request: ["InvalidArgument", "The request body, query or path failed validation."],
+  invalid_request: [
+    "InvalidArgument",
+    "The request body, query or path failed validation (a wrong type, an unknown field, a malformed body).",
+  ],
+  payload_too_large: [
+    "PayloadTooLarge",
+    "The request body is larger than the route accepts (1 MiB for JSON bodies).",
+  ],
   invalid_slug: [
     "InvalidArgument",
-    "A slug is not 2–32 characters of [a-z0-9-] without leading/trailing or doubled-at-3-4 hyphens.",
+    `A volume's or snapshot's slug breaks the naming rule: ${NAME_RULES}.`,
   ],
   invalid_capacity: [
     "InvalidArgument",
@@ -121,7 +131,7 @@ export const ERROR_CODES = {
   snapshot_protected: ["FailedPrecondition", "The snapshot is protected; unprotect it first."],
   invalid_snapshot_name: [
     "InvalidArgument",
-    "A snapshot name is not 1–40 characters of lowercase letters, digits and hyphens.",
+    "A sandbox snapshot's name breaks the naming rule, the same as for slugs (see `invalid_slug`).",
   ],
   invalid_snapshot_schedule: [
     "InvalidArgument",
@@ -167,7 +177,7 @@ export const ERROR_CODES = {
   ],
   sandbox_start_failed: [
     "Unavailable",
-    "The sandbox could not be started; the reason is in the message.",
+    "The sandbox's container did not come up (the OCI runtime failed, or its agent never became ready); the message gives the runtime's reason.",
   ],
   file_not_found: ["NotFound", "A path inside the sandbox or snapshot does not exist (ENOENT)."],
   file_error: [
@@ -191,6 +201,29 @@ export const ERROR_CODES = {
 } as const satisfies Record<string, readonly [ErrorKind, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * Codes that clients raise themselves and the daemon never answers with: the SDK's
+ * (`@strata/sdk` `SdkErrorCode`), documented in `docs/errors.md` beside the daemon's.
+ */
+export const CLIENT_ERROR_CODES = {
+  missing_token:
+    "A request needs a token and none was given or found (STRATA_TOKEN, the admin token file).",
+  invalid_endpoint: "The endpoint is not an absolute http(s) URL.",
+  invalid_response:
+    "The daemon answered with a body the client cannot read (is the endpoint a Strata daemon?).",
+  network_error:
+    "The daemon could not be reached at all: connection refused, DNS failure, reset, TLS error.",
+  volume_failed: "A volume being created ended in status `failed`; its `failureReason` says why.",
+  command_failed:
+    "A command run with `sandbox.sh` exited non-zero or was killed (a `CommandError`).",
+  invalid_output: "A command's output is not what `.json()` asked for.",
+  connection_closed: "The exec WebSocket closed before the process's exit status arrived.",
+  invalid_argument: "A value passed to an SDK method cannot be used (an object in `sh`).",
+  wait_timeout: "A resource was still not settled when a wait's `timeoutMs` ran out.",
+} as const satisfies Record<string, string>;
+
+export type ClientErrorCode = keyof typeof CLIENT_ERROR_CODES;
 
 /** The body of every error response. */
 export interface ApiErrorBody {

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { withRule } from "./rule-schema.ts";
+import { checkRetention } from "./rules.ts";
 
 /** The calling organisation and its settings: `GET /v1/org`. */
 export const Org = z.object({
@@ -14,9 +16,10 @@ export type Org = z.infer<typeof Org>;
 
 /** Body of `PATCH /v1/org`. */
 export const OrgUpdate = z.strictObject({
-  snapshotRetention: z
-    .string()
+  snapshotRetention: withRule(z.string(), checkRetention)
     .optional()
-    .describe('"30d", "12h", "90m", "45s" or "never": the expiry of snapshots taken from now on'),
+    .describe(
+      '"30d", "12h", "90m", "45s" (1s to 3650d) or "never": the expiry of snapshots taken from now on',
+    ),
 });
 export type OrgUpdate = z.infer<typeof OrgUpdate>;

@@ -1,104 +1,147 @@
 import { z } from "zod";
 import { ResourceRef } from "./common.ts";
+import { withRule } from "./rule-schema.ts";
+import {
+  CPUS_MIN,
+  checkCpus,
+  checkEnv,
+  checkLabels,
+  checkMemory,
+  checkMounts,
+  checkPort,
+  checkSchedule,
+  checkTimeout,
+  ENV_NAME_PATTERN,
+  LABEL_KEY_PATTERN,
+  LABEL_LIMITS,
+  MEMORY_LIMITS,
+  MOUNT_PATH_MAX,
+  PORT_RANGE,
+  RESERVED_MOUNT_PATHS,
+  SNAPSHOT_KEEP_MAX,
+} from "./rules.ts";
 import { RUNTIMES, SANDBOX_STATUSES, SNAPSHOT_MODES } from "./values.ts";
 
 export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
 
 export type SnapshotMode = (typeof SNAPSHOT_MODES)[number];
-/** The most automatic snapshots `snapshotKeep` may keep. */
-export const SNAPSHOT_KEEP_MAX = 1000;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
-/** Documented limits of `labels`. */
-export const LABEL_LIMITS = { count: 10, keyBytes: 64, valueBytes: 256 } as const;
+/** A port inside a sandbox, 1–65535 (`invalid_port` otherwise). */
+export const Port = withRule(z.number(), checkPort).int().min(PORT_RANGE.min).max(PORT_RANGE.max);
+
+/** A timeout such as `"30m"` (`invalid_timeout` when malformed; the daemon sets the maximum). */
+export const Timeout = withRule(z.string(), checkTimeout);
 
 /** Body of `POST /v1/sandboxes`. */
-export const SandboxCreate = z.strictObject({
-  region: z.string().optional().describe("Defaults to the daemon's region"),
-  root: z
-    .string()
-    .optional()
-    .describe(
-      "A bootable volume (writable, persists, one sandbox at a time) or snapshot (ephemeral copy) by id or slug; default builtin:debian-13",
+export const SandboxCreate = withRule(
+  z.strictObject({
+    region: z.string().optional().describe("Defaults to the daemon's region"),
+    root: z
+      .string()
+      .optional()
+      .describe(
+        "A bootable volume (writable, persists, one sandbox at a time) or snapshot (ephemeral copy) by id or slug; default builtin:debian-13",
+      ),
+    volumes: withRule(z.record(z.string(), z.string()), checkMounts)
+      .meta({ propertyNames: { pattern: "^/", maxLength: MOUNT_PATH_MAX } })
+      .optional()
+      .describe(
+        `Absolute mount path → volume id or slug, e.g. {"/data": "my-dataset"}; paths are normalised (a trailing "/" aside), do not overlap, and are not ${RESERVED_MOUNT_PATHS.join(", ")} or under them`,
+      ),
+    labels: withRule(z.record(z.string(), z.string()), checkLabels)
+      .meta({
+        maxProperties: LABEL_LIMITS.count,
+        propertyNames: { pattern: LABEL_KEY_PATTERN.source },
+        additionalProperties: { type: "string", maxLength: LABEL_LIMITS.valueBytes },
+      })
+      .optional()
+      .describe(
+        `At most ${LABEL_LIMITS.count} labels; keys 1–${LABEL_LIMITS.keyBytes} bytes of letters, digits, "_", "-", ".", "/"; values ≤ ${LABEL_LIMITS.valueBytes} bytes (UTF-8)`,
+      ),
+    env: withRule(z.record(z.string(), z.string()), checkEnv)
+      .meta({ propertyNames: { pattern: ENV_NAME_PATTERN.source } })
+      .optional()
+      .describe("Environment of every command run in the sandbox; values hold no NUL byte"),
+    timeout: Timeout.optional().describe(
+      '"30m", "600s", "2h": the sandbox is killed then (the daemon\'s maximum is 7 days); absent: lives until killed',
     ),
-  volumes: z
-    .record(z.string(), z.string())
-    .optional()
-    .describe('Absolute mount path → volume id or slug, e.g. {"/data": "my-dataset"}'),
-  labels: z
-    .record(z.string(), z.string())
-    .optional()
-    .describe(
-      `At most ${LABEL_LIMITS.count} labels; keys ≤ ${LABEL_LIMITS.keyBytes} bytes, values ≤ ${LABEL_LIMITS.valueBytes} bytes`,
+    memory: withRule(z.union([z.number(), z.string()]), checkMemory)
+      .optional()
+      .describe(
+        `Memory limit: bytes or "1GiB", ${MEMORY_LIMITS.minBytes / 2 ** 20} MiB to ${MEMORY_LIMITS.maxBytes / 2 ** 30} GiB and at most the host's memory (default 1GiB)`,
+      ),
+    cpus: withRule(z.number(), checkCpus)
+      .min(CPUS_MIN)
+      .optional()
+      .describe(
+        `CPU limit in cores, e.g. 0.5: at least ${CPUS_MIN}, at most the host's cores (default 1)`,
+      ),
+    port: Port.optional().describe(
+      "An HTTP port inside the sandbox to expose through the daemon's proxy",
     ),
-  env: z
-    .record(z.string(), z.string())
-    .optional()
-    .describe("Environment of every command run in the sandbox"),
-  timeout: z
-    .string()
-    .optional()
-    .describe('"30m", "600s", "2h": the sandbox is killed then; absent: lives until killed'),
-  memory: z
-    .union([z.number(), z.string()])
-    .optional()
-    .describe('Memory limit: bytes or "1GiB" (default 1GiB)'),
-  cpus: z.number().optional().describe("CPU limit in cores, e.g. 0.5 (default 1)"),
-  port: z
-    .number()
-    .int()
-    .optional()
-    .describe("An HTTP port inside the sandbox to expose through the daemon's proxy"),
-  runtime: z.enum(RUNTIMES).optional().describe('"crun" (default) or "runsc" (gVisor)'),
-  allowNet: z
-    .array(z.string())
-    .optional()
-    .describe('Egress allow-list: "host", "*.domain", "host:port", IPs, CIDRs; [] means no egress'),
-  fromSnapshot: z
-    .string()
-    .optional()
-    .describe(
-      "Restore: boot from this snapshot (id or slug); a snapshot of a sandbox also gives its template and default memory and cpus. Exclusive with `root`",
-    ),
-  persistent: z
-    .boolean()
-    .optional()
-    .describe(
-      "Keep the root filesystem across stop and start (POST /v1/sandboxes/{id}/stop, /start); deleted with the sandbox",
-    ),
-  persistentDiskGB: z
-    .number()
-    .optional()
-    .describe(
-      "Size of a persistent sandbox's disk in GB (10^9 bytes); default: the daemon's root capacity",
-    ),
-  snapshotMode: z
-    .enum(SNAPSHOT_MODES)
-    .optional()
-    .describe(
-      '"manual" (default) or "automatic": take snapshots on the `snapshotFrequency` schedule',
-    ),
-  snapshotFrequency: z
-    .string()
-    .optional()
-    .describe(
-      'Five-field cron expression, e.g. "0 * * * *"; required when snapshotMode is automatic, rejected otherwise',
-    ),
-  snapshotKeep: z
-    .number()
-    .int()
-    .optional()
-    .describe(
-      `Keep only the newest N automatic snapshots (1–${SNAPSHOT_KEEP_MAX}); older unprotected ones are deleted. Automatic mode only`,
-    ),
-});
+    runtime: z.enum(RUNTIMES).optional().describe('"crun" (default) or "runsc" (gVisor)'),
+    allowNet: z
+      .array(z.string())
+      .optional()
+      .describe(
+        'Egress allow-list: "host", "*.domain", "host:port", IPs, CIDRs; [] means no egress',
+      ),
+    fromSnapshot: z
+      .string()
+      .optional()
+      .describe(
+        "Restore: boot from this snapshot (id or slug); a snapshot of a sandbox also gives its template and default memory and cpus. Exclusive with `root`",
+      ),
+    persistent: z
+      .boolean()
+      .optional()
+      .describe(
+        "Keep the root filesystem across stop and start (POST /v1/sandboxes/{id}/stop, /start); deleted with the sandbox",
+      ),
+    persistentDiskGB: z
+      .number()
+      .optional()
+      .describe(
+        "Size of a persistent sandbox's disk in GB (10^9 bytes); default: the daemon's root capacity",
+      ),
+    snapshotMode: z
+      .enum(SNAPSHOT_MODES)
+      .optional()
+      .describe(
+        '"manual" (default) or "automatic": take snapshots on the `snapshotFrequency` schedule',
+      ),
+    snapshotFrequency: z
+      .string()
+      .optional()
+      .describe(
+        'Five-field cron expression, e.g. "0 * * * *"; required when snapshotMode is automatic, rejected otherwise',
+      ),
+    snapshotKeep: z
+      .number()
+      .int()
+      // Checked with the other schedule fields below, so that the first fault named is the same.
+      .meta({ minimum: 1, maximum: SNAPSHOT_KEEP_MAX })
+      .optional()
+      .describe(
+        `Keep only the newest N automatic snapshots (1–${SNAPSHOT_KEEP_MAX}); older unprotected ones are deleted. Automatic mode only`,
+      ),
+  }),
+  checkSchedule,
+);
 export type SandboxCreate = z.infer<typeof SandboxCreate>;
 
 /** Body of `PATCH /v1/sandboxes/{id}`. */
 export const SandboxUpdate = z.strictObject({
-  timeout: z.string().describe('New timeout from now, e.g. "30m"'),
+  timeout: Timeout.describe('New timeout from now, e.g. "30m"'),
 });
 export type SandboxUpdate = z.infer<typeof SandboxUpdate>;
+
+/** Body of `POST /v1/sandboxes/{id}/expose`. */
+export const SandboxExpose = z.strictObject({
+  port: Port.describe("The HTTP port inside the sandbox to expose (replaces the exposed one)"),
+});
+export type SandboxExpose = z.infer<typeof SandboxExpose>;
 
 export const SandboxRoot = z.union([
   z.object({ kind: z.literal("volume"), volume: ResourceRef }),

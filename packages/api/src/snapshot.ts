@@ -1,7 +1,10 @@
 import { z } from "zod";
 import { ListQuery, ResourceRef } from "./common.ts";
+import { withRule } from "./rule-schema.ts";
+import { checkSnapshotName, NAME_LENGTH, NAME_PATTERN, NAME_RULES } from "./rules.ts";
 import { SandboxRoot } from "./sandbox.ts";
 import { SNAPSHOT_KINDS, SNAPSHOT_STATUSES } from "./values.ts";
+import { Slug } from "./volume.ts";
 
 export type SnapshotKind = (typeof SNAPSHOT_KINDS)[number];
 
@@ -14,9 +17,13 @@ export type SnapshotSource = z.infer<typeof SnapshotSource>;
 
 /** Body of `POST /v1/sandboxes/{id}/snapshots`. */
 export const SandboxSnapshotCreate = z.strictObject({
-  name: z
-    .string()
-    .describe("1–40 characters: lowercase letters, digits and hyphens; unique in the organisation"),
+  name: withRule(z.string(), checkSnapshotName)
+    .min(NAME_LENGTH.min)
+    .max(NAME_LENGTH.max)
+    .regex(NAME_PATTERN)
+    .describe(
+      `Unique name within the organisation, shared with volume and snapshot slugs: ${NAME_RULES}`,
+    ),
 });
 export type SandboxSnapshotCreate = z.infer<typeof SandboxSnapshotCreate>;
 
@@ -44,7 +51,9 @@ export type SnapshotListQuery = z.infer<typeof SnapshotListQuery>;
 
 /** Body of `POST /v1/volumes/{idOrSlug}/snapshots`. */
 export const SnapshotCreate = z.strictObject({
-  slug: z.string().describe("Unique name within the organisation (shared with volume slugs)"),
+  slug: Slug.describe(
+    `Unique name within the organisation, shared with volume slugs and sandbox snapshot names: ${NAME_RULES}`,
+  ),
 });
 export type SnapshotCreate = z.infer<typeof SnapshotCreate>;
 

@@ -1,17 +1,33 @@
 import { z } from "zod";
 import { ResourceRef } from "./common.ts";
+import { withRule } from "./rule-schema.ts";
+import { checkCapacity, checkSlug, NAME_LENGTH, NAME_PATTERN, NAME_RULES } from "./rules.ts";
 
-/** Slug rules shared by volumes and snapshots (one namespace per organisation). */
-export const SLUG_RULES =
-  "2–32 characters of [a-z0-9-], not starting or ending with '-', and no '--' at positions 3–4";
+/**
+ * Slug rules shared by volumes and snapshots (one namespace per organisation, with sandbox
+ * snapshots' names too): {@link NAME_RULES}.
+ */
+export const SLUG_RULES = NAME_RULES;
+
+/**
+ * A volume's or volume snapshot's slug: a name by {@link NAME_RULES} (`invalid_slug`
+ * otherwise), unique in the organisation among volumes and snapshots of both kinds.
+ */
+export const Slug = withRule(z.string(), checkSlug)
+  .min(NAME_LENGTH.min)
+  .max(NAME_LENGTH.max)
+  .regex(NAME_PATTERN);
+
+/** A byte count, or a size string such as `"10GB"` (`invalid_capacity` otherwise). */
+export const Capacity = withRule(z.union([z.number(), z.string()]), checkCapacity);
 
 /** Body of `POST /v1/volumes`. */
 export const VolumeCreate = z.strictObject({
-  slug: z.string().describe(`Unique name within the organisation: ${SLUG_RULES}`),
+  slug: Slug.describe(`Unique name within the organisation: ${SLUG_RULES}`),
   region: z.string().describe("A region the daemon serves (see GET /v1/health)"),
-  capacity: z
-    .union([z.number(), z.string()])
-    .describe('Bytes, or a size string: "10GB", "512MiB" (GB/MB/KB decimal, GiB/MiB/KiB binary)'),
+  capacity: Capacity.describe(
+    'Bytes, or a size string: "10GB", "512MiB" (GB/MB/KB decimal, GiB/MiB/KiB binary); within the daemon\'s capacity limits',
+  ),
   from: z
     .string()
     .optional()

@@ -187,6 +187,9 @@ export class CliError extends Error {
 const TOKEN_HINT =
   "set STRATA_TOKEN (or pass --token), or run strata on the daemon host as root so it reads the admin token file";
 
+const NAME_HINT =
+  'give 2–63 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, e.g. before-upgrade or api-env-v1.0.0';
+
 /** A hint line for each code where one helps. */
 const HINTS: Record<string, string | ((err: StrataError) => string)> = {
   unauthenticated: TOKEN_HINT,
@@ -196,6 +199,7 @@ const HINTS: Record<string, string | ((err: StrataError) => string)> = {
   invalid_endpoint: "give a URL such as http://127.0.0.1:7070",
   invalid_response: "is the endpoint a Strata daemon? Check --endpoint (STRATA_ENDPOINT)",
   slug_taken: "choose another slug: volumes and snapshots share one namespace",
+  invalid_slug: NAME_HINT,
   invalid_capacity: "give a size such as 10GB, 512MiB, or a number of bytes",
   invalid_region: 'omit --region to use the daemon\'s own region ("strata version" shows it)',
   region_mismatch: "a volume must be in the same region as the snapshot it starts from",
@@ -238,7 +242,7 @@ const HINTS: Record<string, string | ((err: StrataError) => string)> = {
   snapshot_failed: '"strata snapshots get <snapshot>" shows why; delete it and take another',
   wait_timeout:
     'the daemon keeps working on it; "strata snapshots get <snapshot>" shows when it is ready',
-  invalid_snapshot_name: "give 1–40 lowercase letters, digits and hyphens, e.g. before-upgrade",
+  invalid_snapshot_name: NAME_HINT,
   invalid_snapshot_schedule:
     'give --snapshot-frequency as a five-field cron expression such as "0 * * * *" (it needs --snapshot-mode automatic), and --snapshot-keep between 1 and 1000',
   invalid_retention: "give a duration such as 30d, 12h, 90m or 45s, or never",

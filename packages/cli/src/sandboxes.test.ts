@@ -30,7 +30,7 @@ test("strata sandboxes create sends every option and prints the sandbox", async 
     "--port",
     "8000",
     "--allow-net",
-    "deb.debian.org,*.npmjs.org",
+    "mirror.example.org,*.example.net",
     "--allow-net",
     "10.0.0.0/8",
   ]);
@@ -44,7 +44,7 @@ test("strata sandboxes create sends every option and prints the sandbox", async 
     memory: "1GiB",
     cpus: 0.5,
     port: 8000,
-    allowNet: ["deb.debian.org", "*.npmjs.org", "10.0.0.0/8"],
+    allowNet: ["mirror.example.org", "*.example.net", "10.0.0.0/8"],
   });
   assert.match(stdout, /^ID +sbx_0123456789abcdefghij$/m);
   assert.match(stdout, /^URL +http:\/\/0123456789abcdefghij-8000\.localhost:7080\/$/m);

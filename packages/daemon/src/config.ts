@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDuration, parseSize } from "@strata/api";
+import { hostDebianMirror } from "./host/apt-sources.ts";
 
 /** Everything stratad is configured with; see `stratad --help`. */
 export interface Config {
@@ -16,7 +17,9 @@ export interface Config {
   capacity: { minBytes: number; maxBytes: number };
   purgeGraceMs: number;
   purgeIntervalMs: number;
+  /** From the flag, or else the host's apt sources; empty for `doctor` and `help`, which build nothing. */
   debianMirror: string;
+  /** Default: the API's host and port + 10 (port 0 when the API's is 0). */
   proxy: { host: string; port: number; baseDomain: string };
   /** Subnet of the sandbox bridge; undefined: derived from the prefix. */
   subnet: string | undefined;
@@ -26,7 +29,12 @@ export interface Config {
   snapshotRetention: string;
   /** How often the reaper deletes expired snapshots. */
   reaperIntervalMs: number;
+  /** Host file of CA certificates every sandbox trusts on top of its image's; undefined: none. */
+  caFile: string | undefined;
 }
+
+/** The host's system bundle: sandboxes trust what the host trusts unless told otherwise. */
+export const DEFAULT_CA_FILE = "/etc/ssl/certs/ca-certificates.crt";
 
 /** One option: its flag, environment variable, default, and help text. */
 const OPTIONS = {
@@ -83,13 +91,13 @@ const OPTIONS = {
   },
   "debian-mirror": {
     env: "STRATA_DEBIAN_MIRROR",
-    default: "http://deb.debian.org/debian",
-    help: "Mirror builtin:debian-13 is built from",
+    default: "",
+    help: "Mirror builtin:debian-13 is built from (default: the first Debian archive in the host's apt sources)",
   },
   "proxy-listen": {
     env: "STRATA_PROXY_LISTEN",
-    default: "127.0.0.1:7080",
-    help: "HOST:PORT of the reverse proxy to sandbox ports",
+    default: "",
+    help: "HOST:PORT of the reverse proxy to sandbox ports (default: the --listen host, its port + 10)",
   },
   "base-domain": {
     env: "STRATA_BASE_DOMAIN",
@@ -116,6 +124,11 @@ const OPTIONS = {
     default: "1h",
     help: "How often expired snapshots are deleted",
   },
+  "ca-file": {
+    env: "STRATA_CA_FILE",
+    default: DEFAULT_CA_FILE,
+    help: "CA certificates (PEM) sandboxes trust, those beyond the public roots; '' for none",
+  },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -132,10 +145,33 @@ export function usage(): string {
   return `Usage: stratad [doctor] [options]\n\n  doctor             Check the host and exit\n\nOptions:\n${lines.join("\n")}\n  --help             Show this help\n`;
 }
 
-/** Resolves the configuration: flags first, then `STRATA_*` variables, then defaults. */
+/** What the defaults of some options are read from; tests pass fixtures. */
+export interface HostDefaults {
+  /** The host's Debian mirror, read only when `run` needs one and no flag names it. */
+  debianMirror(): string | undefined;
+}
+
+const HOST: HostDefaults = { debianMirror: () => hostDebianMirror() };
+
+/**
+ * The mirror stratad builds from when no `--debian-mirror` is given: `STRATA_DEBIAN_MIRROR`,
+ * else the host's apt sources. The bench builds its podman image from the same one.
+ */
+export function defaultDebianMirror(
+  env: NodeJS.ProcessEnv,
+  host: HostDefaults = HOST,
+): string | undefined {
+  return env[OPTIONS["debian-mirror"].env] || host.debianMirror();
+}
+
+/**
+ * Resolves the configuration: flags first, then `STRATA_*` variables, then defaults (some
+ * read from the host through `host`).
+ */
 export function resolveConfig(
   argv: string[],
   env: NodeJS.ProcessEnv,
+  host: HostDefaults = HOST,
 ): { config: Config; command: "run" | "doctor" | "help" } {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -192,9 +228,19 @@ export function resolveConfig(
   const region = get("region");
   if (!/^[a-z0-9-]{1,32}$/.test(region))
     throw new ConfigError(`Invalid --region ${JSON.stringify(region)}: 1–32 of [a-z0-9-]`);
+  const listen = hostPort("listen");
+  const mirrorFlag = (values as Record<string, unknown>)["debian-mirror"];
+  const debianMirror =
+    (typeof mirrorFlag === "string" && mirrorFlag) ||
+    (command === "run" ? defaultDebianMirror(env, host) : undefined) ||
+    "";
+  if (command === "run" && !debianMirror)
+    throw new ConfigError(
+      "No Debian mirror to build builtin:debian-13 from: the host's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list) name no enabled Debian archive. Pass --debian-mirror URL (or set STRATA_DEBIAN_MIRROR)",
+    );
   const config: Config = {
     dataDir,
-    listen: hostPort("listen"),
+    listen,
     region,
     pool: get("pool") || undefined,
     poolSizeBytes: size("pool-size"),
@@ -203,12 +249,16 @@ export function resolveConfig(
     capacity: { minBytes: size("min-capacity"), maxBytes: size("max-capacity") },
     purgeGraceMs: duration("purge-grace"),
     purgeIntervalMs: duration("purge-interval"),
-    debianMirror: get("debian-mirror"),
-    proxy: { ...hostPort("proxy-listen"), baseDomain: get("base-domain") },
+    debianMirror,
+    proxy: {
+      ...(get("proxy-listen") ? hostPort("proxy-listen") : defaultProxyListen(listen)),
+      baseDomain: get("base-domain"),
+    },
     subnet: get("subnet") || undefined,
     rootCapacityBytes: size("root-capacity"),
     snapshotRetention: get("snapshot-retention"),
     reaperIntervalMs: duration("reaper-interval"),
+    caFile: get("ca-file") ? resolve(get("ca-file")) : undefined,
   };
   const retention = config.snapshotRetention;
   if (
@@ -218,9 +268,34 @@ export function resolveConfig(
     throw new ConfigError(
       `Invalid --snapshot-retention ${JSON.stringify(retention)}: a duration of at least 1s, such as "30d", or "never"`,
     );
+  if (
+    config.proxy.port !== 0 &&
+    config.proxy.port === listen.port &&
+    config.proxy.host === listen.host
+  )
+    throw new ConfigError(
+      `Invalid --proxy-listen: ${listen.host}:${listen.port} is the API's address (--listen); give the proxy another`,
+    );
   if (config.capacity.minBytes > config.capacity.maxBytes)
     throw new ConfigError("Invalid capacity limits: --min-capacity is above --max-capacity");
   return { config, command };
+}
+
+/**
+ * The proxy's default address: the API's host and port + 10, so the default 7070 gives
+ * 7080 and a second daemon on another `--listen` port gets its own proxy port too; port 0
+ * (any free port) gives port 0.
+ */
+export function defaultProxyListen(listen: { host: string; port: number }): {
+  host: string;
+  port: number;
+} {
+  if (listen.port === 0) return { host: listen.host, port: 0 };
+  if (listen.port + 10 > 65535)
+    throw new ConfigError(
+      `--listen port ${listen.port} leaves no room for the proxy's default (port + 10): set --proxy-listen`,
+    );
+  return { host: listen.host, port: listen.port + 10 };
 }
 
 /**

@@ -1,50 +1,35 @@
-import { access, mkdir } from "node:fs/promises";
+import { access, mkdir, readFile, rm, rmdir } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { CPUS_MIN, MEMORY_LIMITS } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
-import type { Config } from "./config.ts";
-import { openDatabase } from "./db/database.ts";
-import { EventsRepo } from "./db/events-repo.ts";
-import { ImagesRepo } from "./db/images-repo.ts";
-import { OrgsRepo } from "./db/orgs-repo.ts";
-import { SandboxesRepo } from "./db/sandboxes-repo.ts";
-import { SlugsRepo } from "./db/slugs-repo.ts";
-import { SnapshotsRepo } from "./db/snapshots-repo.ts";
-import { VolumesRepo } from "./db/volumes-repo.ts";
+import { type Config, DEFAULT_CA_FILE } from "./config.ts";
+import { openStore } from "./db/store.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
 import { buildApp } from "./http/app.ts";
 import { parseSandboxHost, sandboxHost, sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
 import { proxyTls } from "./http/proxy-tls.ts";
 import { MmdebstrapBuilder } from "./images/mmdebstrap.ts";
-import { InFlight } from "./lib/in-flight.ts";
-import { KeyedLock } from "./lib/keyed-lock.ts";
 import { restrictToGroup } from "./lib/mounts.ts";
 import { NetworkManager } from "./network/manager.ts";
 import { CrunRuntime } from "./runtime/crun.ts";
 import { CrunLauncher } from "./runtime/crun-launcher.ts";
+import { prepareHostCa, publicRoots } from "./runtime/host-ca.ts";
 import { hardNofileLimit, prepareCgroups } from "./runtime/host-setup.ts";
 import { SANDBOX_ID_BASE } from "./runtime/oci-spec.ts";
-import { AuthService } from "./service/auth.ts";
-import { EventLog } from "./service/events.ts";
-import { ImageService } from "./service/images.ts";
-import { OrgService } from "./service/org.ts";
-import { Reaper } from "./service/reaper.ts";
-import { reconcile } from "./service/reconcile.ts";
-import { SandboxIo } from "./service/sandbox-io.ts";
-import { SandboxSnapshotService } from "./service/sandbox-snapshots.ts";
-import { SandboxService } from "./service/sandboxes.ts";
-import { SnapshotDiffService } from "./service/snapshot-diff.ts";
-import { SnapshotFiles } from "./service/snapshot-files.ts";
-import { SnapshotScheduler } from "./service/snapshot-scheduler.ts";
-import { SnapshotService } from "./service/snapshots.ts";
-import { VolumeService } from "./service/volumes.ts";
+import { createServices } from "./service/create-services.ts";
+import { LiveSandboxes } from "./service/sandbox-registry.ts";
 import { BtrfsDriver } from "./storage/btrfs/driver.ts";
 import { openPool } from "./storage/btrfs/pool.ts";
 
 export const VERSION = "0.1.0";
+
+/** How long requests in flight at shutdown get before the sandboxes they use are ended. */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export interface Daemon {
   app: FastifyInstance;
@@ -81,6 +66,25 @@ export async function startDaemon(
       "The host is not ready for stratad (see the errors above, or run: npm start -- doctor)",
     );
 
+  // The host's CAs beyond the public ones, in a file of this daemon's that sandboxes mount.
+  const hostCaFile = join("/run", config.prefix, "host-ca.crt");
+  const hostCa =
+    config.caFile === undefined
+      ? undefined
+      : await prepareHostCa(config.caFile, {
+          optional: config.caFile === DEFAULT_CA_FILE,
+          target: hostCaFile,
+          publicRoots: await publicRoots(),
+        });
+  if (config.caFile !== undefined)
+    log.info(
+      { caFile: config.caFile, ...hostCa },
+      hostCa?.added
+        ? `Sandboxes trust ${hostCa.added} of the host's CA certificates on top of their images' (those beyond the public roots)`
+        : "Sandboxes get no CA certificates from the host: it trusts none beyond the public roots",
+    );
+  stack.defer(() => rm(hostCaFile, { force: true }));
+
   const pool = await openPool({
     dataDir: config.dataDir,
     pool: config.pool,
@@ -89,7 +93,11 @@ export async function startDaemon(
     accessGid: SANDBOX_ID_BASE,
     log: (m) => log.info(m),
   });
-  stack.defer(() => pool.close());
+  stack.defer(async () => {
+    const loop = config.pool === undefined ? await loopDeviceOf(pool.mount) : undefined;
+    await pool.close();
+    if (loop) await loopReleased(loop, log);
+  });
   const driver = await BtrfsDriver.open(pool.root, { accessGid: SANDBOX_ID_BASE });
   stack.defer(() => driver.close());
   if (driver.quotaMode === "full")
@@ -98,58 +106,8 @@ export async function startDaemon(
       "The pool's quotas are in full (qgroup) mode: every snapshot costs a second commit, and a running sandbox stays frozen for it. A pool made by this version uses simple quotas.",
     );
 
-  const db = openDatabase(join(config.dataDir, "strata.db"));
-  stack.defer(() => db.close());
-  const repos = {
-    orgs: new OrgsRepo(db),
-    slugs: new SlugsRepo(db),
-    volumes: new VolumesRepo(db),
-    snapshots: new SnapshotsRepo(db),
-    images: new ImagesRepo(db),
-    sandboxes: new SandboxesRepo(db),
-  };
-  const locks = new KeyedLock();
-  const auth = new AuthService(repos.orgs);
-  const tokenFile = join(config.dataDir, "admin.token");
-  await auth.ensureAdminToken(tokenFile);
-
-  const images = new ImageService({
-    repo: repos.images,
-    driver,
-    builder: new MmdebstrapBuilder({ mirror: config.debianMirror, idOffset: SANDBOX_ID_BASE }),
-    log,
-  });
-  const volumes = new VolumeService({
-    db,
-    ...repos,
-    driver,
-    images,
-    locks,
-    log,
-    regions: [config.region],
-    capacity: config.capacity,
-    purgeGraceMs: config.purgeGraceMs,
-  });
-  // Builds stop first, so that volumes waiting for them settle at once (left creating, resumed next start).
-  stack.defer(async () => {
-    await images.close();
-    await volumes.settle();
-  });
-  const orgs = new OrgService(repos.orgs, config.snapshotRetention);
-  const events = new EventLog(new EventsRepo(db), log);
-  const restores = new InFlight();
-  const snapshots = new SnapshotService({
-    db,
-    ...repos,
-    driver,
-    locks,
-    log,
-    orgs,
-    events,
-    restores,
-    // A volume attached to a running sandbox is snapshotted with that sandbox frozen.
-    quiesce: (volumeId) => sandboxes.quiesceVolume(volumeId),
-  });
+  const store = openStore(join(config.dataDir, "strata.db"));
+  stack.defer(() => store.close());
 
   const moved = await prepareCgroups();
   if (moved.length)
@@ -179,80 +137,15 @@ export async function startDaemon(
     prefix: config.prefix,
     nofile: await hardNofileLimit(),
     pids: 1024,
+    hostCa: hostCa?.added ? hostCaFile : undefined,
     log,
   });
-  let proxyPort = config.proxy.port;
-  const sandboxes = new SandboxService({
-    db,
-    sandboxes: repos.sandboxes,
-    volumes: repos.volumes,
-    snapshots: repos.snapshots,
-    driver,
-    images,
-    launcher,
-    locks,
-    log,
-    events,
-    restores,
-    region: config.region,
-    limits: {
-      memory: {
-        minBytes: 64 * 2 ** 20,
-        maxBytes: Math.min(16 * 2 ** 30, totalmem()),
-        defaultBytes: 2 ** 30,
-      },
-      cpus: { min: 0.1, max: availableParallelism(), default: 1 },
-      maxTimeoutMs: 7 * 86_400_000,
-      rootCapacityBytes: config.rootCapacityBytes,
-      disk: config.capacity,
-    },
-    portUrl: (id, port) => sandboxUrl({ baseDomain: config.proxy.baseDomain, proxyPort }, id, port),
-  });
+  // Last, crun's state folder, if every container in it is gone (the next start reconciles any other).
+  stack.defer(() => removeEmptyStateDir(join("/run", config.prefix)));
   stack.defer(() => launcher.close());
-  stack.defer(() => sandboxes.stopAll());
-  const sandboxSnapshots = new SandboxSnapshotService({
-    db,
-    snapshots: repos.snapshots,
-    slugs: repos.slugs,
-    driver,
-    sandboxes,
-    snapshotService: snapshots,
-    orgs,
-    events,
-    log,
-  });
-  const scheduler = new SnapshotScheduler((id) => sandboxSnapshots.tick(id));
-  sandboxes.useScheduler(scheduler);
-  // No new ticks, then the copies in flight settle, then the sandboxes stop.
-  stack.defer(async () => {
-    scheduler.stopAll();
-    await sandboxSnapshots.settle();
-  });
-  signal?.throwIfAborted();
-  await sandboxes.reconcile();
-  const io = new SandboxIo(sandboxes);
 
-  signal?.throwIfAborted();
-  await reconcile({
-    ...repos,
-    driver,
-    volumeService: volumes,
-    retainedLayers: () => repos.sandboxes.retained().map((r) => r.root_layer),
-    log,
-  });
-  const reaper = new Reaper({ snapshots, events, log }, config.reaperIntervalMs);
-  stack.defer(() => reaper.close());
-  const purge = async () => {
-    try {
-      await volumes.purgeDue();
-    } catch (err) {
-      log.error({ err }, "Purging deleted volumes failed");
-    }
-  };
-  await purge();
-  const purgeTimer = setInterval(purge, config.purgeIntervalMs);
-  stack.defer(() => clearInterval(purgeTimer));
-
+  // The proxy listens first: sandbox URLs name its port. It reads the live sandboxes only.
+  const live = new LiveSandboxes(store.sandboxes);
   const proxy = await startPortProxy({
     host: config.proxy.host,
     port: config.proxy.port,
@@ -262,40 +155,63 @@ export async function startDaemon(
     ),
     // A host without a port (the Deno API's sandbox.url) means the sandbox's exposed port.
     resolve: (hostId, port) =>
-      sandboxes.resolvePort(hostId, port ?? sandboxes.findAny(`sbx_${hostId}`)?.port ?? 0),
+      live.resolvePort(hostId, port ?? store.sandboxes.byId(`sbx_${hostId}`)?.port ?? 0),
     log,
   });
-  proxyPort = proxy.port;
   stack.defer(() => proxy.close());
+  const proxyAddress = { baseDomain: config.proxy.baseDomain, proxyPort: proxy.port };
+
+  const services = createServices({
+    store,
+    driver,
+    launcher,
+    imageBuilder: new MmdebstrapBuilder({ mirror: config.debianMirror, idOffset: SANDBOX_ID_BASE }),
+    log,
+    region: config.region,
+    capacity: config.capacity,
+    sandboxLimits: {
+      memory: {
+        minBytes: MEMORY_LIMITS.minBytes,
+        maxBytes: Math.min(MEMORY_LIMITS.maxBytes, totalmem()),
+        defaultBytes: 2 ** 30,
+      },
+      cpus: { min: CPUS_MIN, max: availableParallelism(), default: 1 },
+      maxTimeoutMs: 7 * 86_400_000,
+      rootCapacityBytes: config.rootCapacityBytes,
+    },
+    purgeGraceMs: config.purgeGraceMs,
+    purgeIntervalMs: config.purgeIntervalMs,
+    snapshotRetention: config.snapshotRetention,
+    reaperIntervalMs: config.reaperIntervalMs,
+    portUrl: (id, port) => sandboxUrl(proxyAddress, id, port),
+    live,
+    doctor: async () => evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),
+  });
+  // Requests still running after the grace period (a long exec) end with their sandbox.
+  let httpClosing: Promise<void> | undefined;
+  stack.defer(() => httpClosing);
+  stack.defer(() => services.close());
+  const tokenFile = join(config.dataDir, "admin.token");
+  await services.auth.ensureAdminToken(tokenFile);
+  signal?.throwIfAborted();
+  await services.start();
 
   const app = await buildApp({
-    services: {
-      auth,
-      volumes,
-      snapshots,
-      images,
-      sandboxes,
-      sandboxSnapshots,
-      orgs,
-      events,
-      io,
-      snapshotFiles: new SnapshotFiles({ snapshots: repos.snapshots, driver }),
-      snapshotDiff: new SnapshotDiffService({
-        ...repos,
-        driver,
-        locks,
-        log,
-        quiesce: (volumeId) => sandboxes.quiesceVolume(volumeId),
-      }),
-      doctor: async () =>
-        evaluate(await gatherFacts({ poolConfigured: config.pool !== undefined })),
-    },
+    services,
     logger: log,
     version: VERSION,
     region: config.region,
-    sandboxHost: (id) => sandboxHost({ baseDomain: config.proxy.baseDomain, proxyPort }, id),
+    sandboxHost: (id) => sandboxHost(proxyAddress, id),
   });
-  stack.defer(() => app.close());
+  stack.defer(async () => {
+    // A connection busy when the shutdown starts would stay open after its last answer for
+    // Fastify's keep-alive timeout (72 s), and app.close() waits for it: close it at once.
+    app.server.keepAliveTimeout = 1;
+    httpClosing = app.close();
+    // Requests in flight get a grace period; one that needs longer must not hold the
+    // shutdown (a supervisor would SIGKILL the daemon, leaving the pool mounted).
+    await Promise.race([httpClosing, delay(SHUTDOWN_GRACE_MS, undefined, { ref: false })]);
+  });
   signal?.throwIfAborted();
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
@@ -314,4 +230,44 @@ export async function startDaemon(
       return closing;
     },
   };
+}
+
+/** Removes `dir` (crun's state and bundles) when nothing but its empty folders is left in it. */
+async function removeEmptyStateDir(dir: string): Promise<void> {
+  for (const d of [join(dir, "bundles"), join(dir, "crun"), dir]) await rmdir(d).catch(() => {});
+}
+
+/** The loop device (`loop13`) and its backing file under the filesystem mounted at `mount`. */
+async function loopDeviceOf(mount: string): Promise<{ name: string; file: string } | undefined> {
+  const table = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  const line = table.split("\n").find((l) => l.split(" ")[4] === mount);
+  const name = /^\/dev\/(loop\d+)$/.exec(line?.split(" - ")[1]?.split(" ")[1] ?? "")?.[1];
+  if (!name) return undefined;
+  const file = await readFile(`/sys/block/${name}/loop/backing_file`, "utf8").catch(() => "");
+  return file ? { name, file: file.trim() } : undefined;
+}
+
+/**
+ * Waits until the kernel has let go of the pool's loop device. `umount` returns while the
+ * filesystem can still be held elsewhere (a sandbox's mount namespace that is going away),
+ * and the device is detached only when the last holder is gone. Polled, as no event says
+ * so; a device reused for another file meanwhile counts as released.
+ */
+async function loopReleased(loop: { name: string; file: string }, log: PinoLogger): Promise<void> {
+  const started = performance.now();
+  const backing = `/sys/block/${loop.name}/loop/backing_file`;
+  let polls = 0;
+  while ((await readFile(backing, "utf8").catch(() => "")).trim() === loop.file) {
+    if (performance.now() - started > 10_000) {
+      log.warn({ device: loop.name, file: loop.file }, "The pool's loop device is still attached");
+      return;
+    }
+    polls++;
+    await delay(5);
+  }
+  if (polls > 0)
+    log.info(
+      { device: loop.name, waitedMs: Math.round(performance.now() - started) },
+      "The pool's loop device is released",
+    );
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { once } from "node:events";
 import { pino } from "pino";
-import { ConfigError, resolveConfig, usage } from "./config.ts";
+import { type Config, ConfigError, resolveConfig, usage } from "./config.ts";
 import { startDaemon } from "./daemon.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
@@ -43,13 +43,22 @@ async function main(): Promise<number> {
   );
   // Signals are taken from the start: one during start-up stops it at its next step, and
   // what was made so far (pool mount, bridge, nft tables, warm networks) is removed.
+  // Later signals are ignored rather than left to kill the process halfway through the
+  // shutdown: Ctrl-C under `npm start` delivers SIGINT twice (the terminal's, then npm's).
   const stopping = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping.signal.aborted) {
+      log.info(
+        { signal },
+        "Already shutting down (SIGKILL stops at once, leaving the pool mounted)",
+      );
+      return;
+    }
     log.info({ signal }, "Shutting down");
     stopping.abort(new Error(`stopped by ${signal}`));
   };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
   let daemon: Awaited<ReturnType<typeof startDaemon>>;
   try {
     daemon = await startDaemon(config, log, stopping.signal);
@@ -62,9 +71,7 @@ async function main(): Promise<number> {
     const cause = err instanceof SuppressedError ? err.suppressed : err;
     const cleanup = err instanceof SuppressedError ? err.error : undefined;
     log.fatal({ err: cause, cleanupErr: cleanup }, "stratad could not start");
-    process.stderr.write(
-      `stratad could not start: ${cause instanceof Error ? cause.message : String(cause)}\n`,
-    );
+    process.stderr.write(`stratad could not start: ${startFailure(cause, config)}\n`);
     return 1;
   }
   log.info(
@@ -89,6 +96,16 @@ async function main(): Promise<number> {
     log.error({ err }, "Shutdown failed");
     return 1;
   }
+}
+
+/** Why the start failed, naming the flag to change when an address is taken. */
+function startFailure(err: unknown, config: Config): string {
+  const e = err as { code?: unknown; address?: unknown; port?: unknown };
+  if (e?.code === "EADDRINUSE") {
+    const proxy = e.address === config.proxy.host && e.port === config.proxy.port;
+    return `${String(e.address)}:${String(e.port)} (${proxy ? "the proxy to sandbox ports" : "the API"}) is already in use, perhaps by another stratad: choose another address with ${proxy ? "--proxy-listen" : "--listen"} HOST:PORT`;
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 process.exitCode = await main();

@@ -1,7 +1,8 @@
-import type { ErrorCode, Snapshot } from "@strata/api";
+import type { ClientErrorCode, ErrorCode, Snapshot } from "@strata/api";
 
 /**
- * Codes the SDK raises itself, beside the daemon's catalogue ({@link ErrorCode}):
+ * Codes the SDK raises itself, beside the daemon's catalogue ({@link ErrorCode}); the
+ * contract's `CLIENT_ERROR_CODES` says what each means (and `docs/errors.md` lists them):
  *
  * - `missing_token`: a request needs a token and none was given or found.
  * - `invalid_endpoint`: the endpoint is not an absolute http(s) URL.
@@ -17,17 +18,7 @@ import type { ErrorCode, Snapshot } from "@strata/api";
  * A snapshot that ends `failed` while the SDK waits for it gives the daemon's own code,
  * `snapshot_failed`, as a {@link SnapshotFailedError}.
  */
-export type SdkErrorCode =
-  | "missing_token"
-  | "invalid_endpoint"
-  | "invalid_response"
-  | "network_error"
-  | "volume_failed"
-  | "command_failed"
-  | "invalid_output"
-  | "connection_closed"
-  | "invalid_argument"
-  | "wait_timeout";
+export type SdkErrorCode = ClientErrorCode;
 
 /** Every code a {@link StrataError} may carry; other strings may appear from newer daemons. */
 export type StrataErrorCode = ErrorCode | SdkErrorCode | (string & {});

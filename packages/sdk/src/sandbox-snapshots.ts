@@ -29,8 +29,8 @@ export class SandboxSnapshots {
   }
 
   /**
-   * Snapshots the sandbox's root filesystem under `name` (1–40 of `[a-z0-9-]`, unique in
-   * the organisation). The daemon answers at once with status `creating`; pass
+   * Snapshots the sandbox's root filesystem under `name` (2–63 of `[a-z0-9.-]`, a letter
+   * or digit at each end, as volume slugs; unique in the organisation). The daemon answers at once with status `creating`; pass
    * `{ wait: true }` to resolve only once the snapshot is `ready`. Only one snapshot of a
    * sandbox may be in flight (`snapshot_in_progress`); a paused sandbox refuses
    * (`sandbox_paused`).

@@ -1,31 +1,18 @@
-import type { Event, ExecResult, Sandbox as SandboxInfo, SandboxStatus } from "@strata/api";
-import { fromBase64, toBase64 } from "./bytes.ts";
-import { type ChildProcess, spawnProcess } from "./child-process.ts";
-import {
-  CommandBuilder,
-  type CommandOutput,
-  type CommandRunner,
-  type CommandSpec,
-  commandOutput,
-} from "./command.ts";
+import type { Event, Sandbox as SandboxInfo, SandboxStatus } from "@strata/api";
+import type { ChildProcess } from "./child-process.ts";
+import { CommandBuilder, type CommandOutput, type CommandRunner } from "./command.ts";
 import { ApiError } from "./errors.ts";
 import { type EventListOptions, listEvents } from "./events.ts";
 import type { PaginatedList } from "./paginated-list.ts";
+import { commandRunner, type ExecOptions, toSpec } from "./sandbox-commands.ts";
 import { SandboxFs } from "./sandbox-fs.ts";
 import type { SandboxOptions } from "./sandbox-options.ts";
 import { SandboxSnapshots } from "./sandbox-snapshots.ts";
 import { buildCommand, type ShellValue } from "./shell.ts";
 import { seg, Transport } from "./transport.ts";
 
+export type { ExecOptions } from "./sandbox-commands.ts";
 export type { SandboxOptions } from "./sandbox-options.ts";
-
-/** Options of `sandbox.exec()` and `sandbox.spawn()`. */
-export interface ExecOptions {
-  /** Working directory, absolute (default `/root`). */
-  cwd?: string;
-  /** Variables added to the sandbox's environment. */
-  env?: Record<string, string>;
-}
 
 /**
  * A handle on one sandbox: run commands with `sh`, `exec` and `spawn`, work with files
@@ -62,10 +49,7 @@ export class Sandbox implements AsyncDisposable {
     this.id = info.id;
     this.fs = new SandboxFs(transport, info.id);
     this.snapshots = new SandboxSnapshots(transport, info.id);
-    this.#runner = {
-      run: (spec) => this.#exec(spec),
-      spawn: (spec) => spawnProcess(this.#t, this.id, spec),
-    };
+    this.#runner = commandRunner(transport, info.id);
   }
 
   /**
@@ -170,7 +154,7 @@ export class Sandbox implements AsyncDisposable {
   ): Promise<CommandOutput> {
     const stdin =
       typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin;
-    return this.#exec({ ...toSpec(command), cwd: options.cwd, env: options.env, stdin });
+    return this.#runner.run({ ...toSpec(command), cwd: options.cwd, env: options.env, stdin });
   }
 
   /**
@@ -190,7 +174,7 @@ export class Sandbox implements AsyncDisposable {
     command: string[] | string,
     options: ExecOptions & { stdin?: "piped" | "null" } = {},
   ): Promise<ChildProcess> {
-    return spawnProcess(this.#t, this.id, {
+    return this.#runner.spawn({
       ...toSpec(command),
       cwd: options.cwd,
       env: options.env,
@@ -371,27 +355,6 @@ export class Sandbox implements AsyncDisposable {
     });
     return this.#info;
   }
-
-  async #exec(spec: CommandSpec & { stdin?: Uint8Array | undefined }): Promise<CommandOutput> {
-    const body = {
-      ...(spec.argv !== undefined ? { argv: spec.argv } : { command: spec.command }),
-      cwd: spec.cwd,
-      env: spec.env,
-      stdin: spec.stdin === undefined ? undefined : toBase64(spec.stdin),
-    };
-    const r = await this.#t.json<ExecResult>("POST", `/sandboxes/${seg(this.id)}/exec`, { body });
-    return commandOutput({
-      exitCode: r.exitCode,
-      signal: r.signal,
-      stdout: fromBase64(r.stdout),
-      stderr: fromBase64(r.stderr),
-      truncated: r.truncated,
-    });
-  }
-}
-
-function toSpec(command: string[] | string): CommandSpec {
-  return typeof command === "string" ? { command } : { argv: command };
 }
 
 /** `POST /v1/sandboxes`, answered once the sandbox is ready; the handle owns the sandbox. */

@@ -1,6 +1,16 @@
-import { createServer, type IncomingHttpHeaders } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  STATUS_CODES,
+} from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Event, ExecResult, Image, Sandbox, Snapshot, Volume } from "@strata/api";
+import type { WebSocket } from "ws";
+import { type ExecScript, fakeExec } from "./fake-exec.ts";
+
+export type { ExecInput, ExecScript, FakeExec } from "./fake-exec.ts";
 
 /** A request the fake daemon received. */
 export interface SeenRequest {
@@ -27,13 +37,28 @@ export interface Reply {
 export interface FakeDaemon extends AsyncDisposable {
   /** `http://127.0.0.1:<port>` */
   url: string;
+  /** Every request, exec WebSocket handshakes included. */
   requests: SeenRequest[];
+  /** Stops the server; rejects with the first error an exec script threw. */
   close(): Promise<void>;
 }
+
+export interface FakeDaemonOptions {
+  /**
+   * Serves the exec WebSocket (`GET /v1/sandboxes/{id}/exec/ws`). Called with each
+   * handshake: return a {@link Reply} to refuse it with that HTTP response (as the daemon
+   * refuses a bad token), or an {@link ExecScript} to accept it and play the daemon's side.
+   * Without it, every WebSocket handshake is refused with 404. Needs the `ws` package.
+   */
+  exec?: (req: SeenRequest) => Reply | ExecScript;
+}
+
+const EXEC_WS = /^\/v1\/sandboxes\/[^/]+\/exec\/ws$/;
 
 /** Starts a server that records each request and answers with `handler`'s reply. */
 export async function startFakeDaemon(
   handler: (req: SeenRequest) => Reply | Promise<Reply>,
+  options: FakeDaemonOptions = {},
 ): Promise<FakeDaemon> {
   const requests: SeenRequest[] = [];
   const server = createServer(async (req, res) => {
@@ -63,14 +88,74 @@ export async function startFakeDaemon(
       res.end(String(err));
     }
   });
+  const sockets = new Set<WebSocket>();
+  const failures: unknown[] = [];
+  if (options.exec) {
+    const exec = options.exec;
+    // Loaded only here, so that the fake daemon's HTTP side needs no WebSocket library.
+    const { WebSocketServer } = await import("ws");
+    const wss = new WebSocketServer({ noServer: true });
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const seen: SeenRequest = {
+        method: req.method ?? "GET",
+        url: new URL(req.url ?? "/", `http://${req.headers.host}`),
+        headers: req.headers,
+        body: undefined,
+        rawBody: Buffer.alloc(0),
+      };
+      requests.push(seen);
+      let answer: Reply | ExecScript;
+      try {
+        answer = EXEC_WS.test(seen.url.pathname)
+          ? exec(seen)
+          : { status: 404, json: { code: "not_found", message: "No WebSocket route" } };
+      } catch (err) {
+        failures.push(err);
+        answer = { status: 500, text: String(err) };
+      }
+      if (typeof answer !== "function") return refuse(socket, answer);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        sockets.add(ws);
+        ws.once("close", () => sockets.delete(ws));
+        Promise.resolve()
+          .then(() => answer(fakeExec(ws)))
+          .catch((err: unknown) => {
+            failures.push(err);
+            ws.terminate();
+          });
+      });
+    });
+  } else {
+    server.on("upgrade", (_req: IncomingMessage, socket: Duplex) =>
+      refuse(socket, { status: 404, json: { code: "not_found", message: "No WebSocket route" } }),
+    );
+  }
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  const close = () =>
-    new Promise<void>((resolve, reject) => {
+  const close = async () => {
+    for (const ws of sockets) ws.terminate();
+    await new Promise<void>((resolve, reject) => {
       server.closeAllConnections();
       server.close((err) => (err ? reject(err) : resolve()));
     });
+    if (failures.length > 0) throw failures[0];
+  };
   return { url: `http://127.0.0.1:${port}`, requests, close, [Symbol.asyncDispose]: close };
+}
+
+/** Answers a WebSocket handshake with a plain HTTP response and ends the connection. */
+function refuse(socket: Duplex, reply: Reply): void {
+  const status = reply.status ?? 400;
+  const body = Buffer.from(reply.bytes ?? reply.text ?? JSON.stringify(reply.json ?? {}));
+  const headers = {
+    "content-type": reply.text === undefined ? "application/json" : "text/plain",
+    "content-length": String(body.length),
+    connection: "close",
+    ...reply.headers,
+  };
+  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${head.join("")}\r\n`);
+  socket.end(body);
 }
 
 /** A volume as the daemon returns it, with `overrides` applied. */

@@ -6,7 +6,10 @@ import { seg, type Transport } from "./transport.ts";
 
 /** What `volumes.create()` takes: `region` defaults to the daemon's own region. */
 export interface VolumeInit {
-  /** Unique within the organisation, shared with snapshot slugs: 2–32 of `[a-z0-9-]`. */
+  /**
+   * Unique within the organisation, shared with snapshot slugs and names: 2–63 of
+   * `[a-z0-9.-]`, a letter or digit at each end, no `--` at positions 3–4, no `..`.
+   */
   slug: string;
   /** A region the daemon serves; defaults to the one `GET /v1/health` reports. */
   region?: string;

@@ -1,5 +1,33 @@
-import { type PaginatedList, parseSize } from "@strata/sdk";
+import {
+  checkCapacity,
+  checkCpus,
+  checkMemory,
+  checkPort,
+  checkRetention,
+  checkSchedule,
+  checkSnapshotKeep,
+  checkTimeout,
+  cronFields,
+  type RuleFailure,
+} from "@strata/api/rules";
+import type { PaginatedList } from "@strata/sdk";
 import { InvalidArgumentError } from "commander";
+
+/**
+ * Makes a broken rule of the contract (`@strata/api/rules`, the daemon's own checks) a
+ * usage error: the CLI exits 2 with the rule's message before contacting the daemon.
+ */
+export function usage(failure: RuleFailure | undefined): void {
+  if (failure) throw new InvalidArgumentError(`${failure.message}.`);
+}
+
+/** A positional argument or option value checked by a rule, passed on unchanged. */
+export function ruled(check: (value: string) => RuleFailure | undefined) {
+  return (value: string): string => {
+    usage(check(value));
+    return value;
+  };
+}
 
 /** Largest page the daemon serves. */
 const MAX_PAGE = 200;
@@ -14,14 +42,7 @@ export function parseLimit(value: string): number {
 }
 
 /** `--capacity <size>`: checked here so a typo is a usage error; sent to the daemon as typed. */
-export function parseCapacity(value: string): string {
-  if (parseSize(value) === undefined) {
-    throw new InvalidArgumentError(
-      "expected a size such as 10GB, 512MiB or 1.5GiB, or a number of bytes.",
-    );
-  }
-  return value;
-}
+export const parseCapacity = ruled(checkCapacity);
 
 /** The page size to ask for when at most `limit` items are wanted. */
 export function pageSize(limit: number | undefined): number | undefined {
@@ -41,13 +62,19 @@ export async function collect<T>(list: PaginatedList<T>, limit?: number): Promis
 
 /**
  * A repeatable `key=value` option (`--label`, `--env`, `--volume`): each use adds one pair;
- * `what` names the expected form in the usage error.
+ * `what` names the expected form in the usage error, and `check` (a rule of the contract)
+ * is applied to all the pairs given so far.
  */
-export function keyValue(what: string) {
+export function keyValue(
+  what: string,
+  check?: (pairs: Record<string, string>) => RuleFailure | undefined,
+) {
   return (value: string, previous: Record<string, string> = {}): Record<string, string> => {
     const i = value.indexOf("=");
     if (i <= 0) throw new InvalidArgumentError(`expected ${what}, got ${JSON.stringify(value)}.`);
-    return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
+    const pairs = { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
+    usage(check?.(pairs));
+    return pairs;
   };
 }
 
@@ -62,37 +89,30 @@ export function list(value: string, previous: string[] = []): string[] {
   ];
 }
 
-/** `--memory <size>`: a size the daemon can parse. */
-export function parseMemory(value: string): string {
-  if (parseSize(value) === undefined) {
-    throw new InvalidArgumentError("expected a size such as 1GiB or 512MiB, or a number of bytes.");
-  }
-  return value;
-}
+/** `--memory <size>`: a size within the contract's memory limits. */
+export const parseMemory = ruled(checkMemory);
 
-/** `--cpus <n>`: a positive number of cores. */
+/** `--cpus <n>`: a number of cores, at least the contract's minimum. */
 export function parseCpus(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) {
+  if (!/^\d+(\.\d+)?$/.test(value.trim())) {
     throw new InvalidArgumentError("expected a number of cores such as 1 or 0.5.");
   }
+  usage(checkCpus(n));
   return n;
 }
 
 /** `--port <n>`: 1–65535. */
 export function parsePort(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError("expected a port such as 8000.");
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 65535) {
-    throw new InvalidArgumentError("expected a port between 1 and 65535.");
-  }
+  usage(checkPort(n));
   return n;
 }
 
 /** `--timeout <duration>`: `30m`, `600s`, `2h`. */
 export function parseTimeout(value: string): string {
-  if (!/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/.test(value)) {
-    throw new InvalidArgumentError("expected a duration such as 30m, 600s or 2h.");
-  }
+  usage(checkTimeout(value));
   return value.trim();
 }
 
@@ -105,22 +125,22 @@ export function parseDiskGb(value: string): number {
   return n;
 }
 
-/** `--snapshot-frequency <cron>`: five fields; the daemon checks each one. */
+/** `--snapshot-frequency <cron>`: five fields; the daemon checks each one's values. */
 export function parseCron(value: string): string {
-  const fields = value.trim().split(/\s+/);
-  if (fields.length !== 5) {
-    throw new InvalidArgumentError(
-      `expected a five-field cron expression such as "0 * * * *", got ${fields.length} field${fields.length === 1 ? "" : "s"}.`,
-    );
-  }
-  return fields.join(" ");
+  usage(checkSchedule({ snapshotMode: "automatic", snapshotFrequency: value }));
+  return cronFields(value).join(" ");
+}
+
+/** `--snapshot-keep <n>`: 1–1000. */
+export function parseKeep(value: string): number {
+  const n = parseLimit(value);
+  usage(checkSnapshotKeep(n));
+  return n;
 }
 
 /** `--snapshot-retention <duration>`: `30d`, `12h`, `90m`, `45s` or `never`. */
 export function parseRetention(value: string): string {
   const v = value.trim();
-  if (v !== "never" && !/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/.test(v)) {
-    throw new InvalidArgumentError("expected a duration such as 30d, 12h, 90m or 45s, or never.");
-  }
+  usage(checkRetention(v));
   return v;
 }

@@ -1,3 +1,4 @@
+import { checkSnapshotName } from "@strata/api/rules";
 import type { EventType, Sandbox, Snapshot } from "@strata/sdk";
 import { EVENT_TYPES } from "@strata/sdk";
 import { type Command, Option } from "commander";
@@ -5,7 +6,7 @@ import { createSpinner } from "nanospinner";
 import { Context } from "../context.ts";
 import { eventsTable } from "../event-output.ts";
 import { snapshotDetails, snapshotsTable } from "../snapshot-output.ts";
-import { collect, pageSize, parseLimit } from "./args.ts";
+import { collect, pageSize, parseLimit, ruled } from "./args.ts";
 import { findSandbox } from "./find-sandbox.ts";
 
 /** The `--type` option of the event lists. */
@@ -21,7 +22,11 @@ export function sandboxSnapshotCommands(sandboxes: Command): void {
       "Snapshot a running sandbox's root filesystem (frozen only for the copy); restore it with create --from-snapshot",
     )
     .argument("<id>", "the sandbox's id")
-    .argument("<name>", "the snapshot's name: 1-40 lowercase letters, digits and hyphens")
+    .argument(
+      "<name>",
+      "the snapshot's name: 2-63 lowercase letters, digits, - and ., shared with volume slugs",
+      ruled(checkSnapshotName),
+    )
     .option("--wait", "wait until the snapshot is ready; exit 1 if it fails")
     .action(async (id: string, name: string, opts: { wait?: boolean }, cmd: Command) => {
       const ctx = Context.of(cmd);

@@ -1,3 +1,4 @@
+import { checkEnv, checkLabels, checkMounts } from "@strata/api/rules";
 import {
   SANDBOX_STATUSES,
   type Sandbox,
@@ -19,6 +20,7 @@ import {
   parseCpus,
   parseCron,
   parseDiskGb,
+  parseKeep,
   parseLimit,
   parseMemory,
   parsePort,
@@ -69,10 +71,14 @@ export function sandboxesCommand(program: Command): void {
     .option(
       "--volume <path=volume>",
       "mount a volume, e.g. /data=my-dataset (repeatable)",
-      keyValue("/path=volume"),
+      keyValue("/path=volume", checkMounts),
     )
-    .option("--label <key=value>", "a label (repeatable)", keyValue("key=value"))
-    .option("--env <KEY=VALUE>", "an environment variable (repeatable)", keyValue("KEY=VALUE"))
+    .option("--label <key=value>", "a label (repeatable)", keyValue("key=value", checkLabels))
+    .option(
+      "--env <KEY=VALUE>",
+      "an environment variable (repeatable)",
+      keyValue("KEY=VALUE", checkEnv),
+    )
     .option("--timeout <duration>", "kill it after 30m, 600s, 2h...", parseTimeout)
     .option("--memory <size>", "memory limit, e.g. 1GiB", parseMemory)
     .option("--cpus <n>", "CPU limit in cores, e.g. 0.5", parseCpus)
@@ -100,11 +106,7 @@ export function sandboxesCommand(program: Command): void {
       'five-field cron schedule of automatic snapshots, e.g. "0 * * * *" (implies --snapshot-mode automatic)',
       parseCron,
     )
-    .option(
-      "--snapshot-keep <n>",
-      "keep only the newest n automatic snapshots (1-1000)",
-      parseLimit,
-    )
+    .option("--snapshot-keep <n>", "keep only the newest n automatic snapshots (1-1000)", parseKeep)
     .action(async (command: string[], opts: CreateOptions, cmd: Command) => {
       const ctx = Context.of(cmd);
       const options: SandboxOptions = {

@@ -1,10 +1,11 @@
+import { checkSlug } from "@strata/api/rules";
 import type { SnapshotKind } from "@strata/sdk";
 import { SNAPSHOT_KINDS } from "@strata/sdk";
 import { type Command, Option } from "commander";
 import { Context } from "../context.ts";
 import { CliError } from "../output.ts";
 import { snapshotDetails, snapshotsTable } from "../snapshot-output.ts";
-import { collect, pageSize, parseLimit } from "./args.ts";
+import { collect, pageSize, parseLimit, ruled } from "./args.ts";
 import { snapshotFileCommands } from "./snapshot-files.ts";
 
 /** `strata snapshots create|list|get|protect|unprotect|delete`. */
@@ -18,7 +19,7 @@ export function snapshotsCommand(program: Command): void {
     .command("create")
     .description("Snapshot a volume, instantly whatever its size")
     .argument("<volume>", "the volume's id or slug")
-    .argument("<snapshot>", "the new snapshot's slug, shared with volume slugs")
+    .argument("<snapshot>", "the new snapshot's slug, shared with volume slugs", ruled(checkSlug))
     .action(async (volume: string, slug: string, _opts: unknown, cmd: Command) => {
       const ctx = Context.of(cmd);
       const snapshot = await ctx.client.volumes.snapshot(volume, { slug });

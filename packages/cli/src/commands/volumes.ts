@@ -1,9 +1,10 @@
+import { checkSlug, NAME_RULES } from "@strata/api/rules";
 import { type Image, StrataError, type Volume } from "@strata/sdk";
 import type { Command } from "commander";
 import { createSpinner } from "nanospinner";
 import { Context } from "../context.ts";
 import { CliError, volumeDetails, volumesTable } from "../output.ts";
-import { collect, pageSize, parseCapacity, parseLimit } from "./args.ts";
+import { collect, pageSize, parseCapacity, parseLimit, ruled } from "./args.ts";
 import { volumeRestoreCommand } from "./snapshot-files.ts";
 
 /** `strata volumes create|list|get|delete`. */
@@ -16,7 +17,7 @@ export function volumesCommand(program: Command): void {
   volumes
     .command("create")
     .description("Create a volume, waiting until it is ready")
-    .argument("<slug>", "unique name, shared with snapshot slugs")
+    .argument("<slug>", `unique name, shared with snapshot slugs: ${NAME_RULES}`, ruled(checkSlug))
     .requiredOption("--capacity <size>", "hard capacity: 10GB, 512MiB, or bytes", parseCapacity)
     .option("--region <region>", "region to create it in (default: the daemon's)")
     .option("--from <source>", 'start from "builtin:debian-13" or a snapshot id or slug')

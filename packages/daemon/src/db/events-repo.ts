@@ -1,7 +1,9 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { fromIso, toIso } from "./codec.ts";
 import { type Page, pageConditions, toPage } from "./page.ts";
+import type { EventRecord } from "./records.ts";
 
-export interface EventRow {
+interface EventRow {
   id: string;
   org_id: string;
   sandbox_id: string | null;
@@ -10,6 +12,16 @@ export interface EventRow {
   message: string;
   created_at: string;
 }
+
+const toRecord = (r: EventRow): EventRecord => ({
+  id: r.id,
+  orgId: r.org_id,
+  sandboxId: r.sandbox_id,
+  snapshotId: r.snapshot_id,
+  type: r.type,
+  message: r.message,
+  createdAt: fromIso(r.created_at),
+});
 
 export interface EventFilter {
   type?: string | undefined;
@@ -25,15 +37,15 @@ export class EventsRepo {
     this.#db = db;
   }
 
-  insert(e: EventRow): void {
+  insert(e: EventRecord): void {
     this.#db
       .prepare(
         "INSERT INTO events (id, org_id, sandbox_id, snapshot_id, type, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
       )
-      .run(e.id, e.org_id, e.sandbox_id, e.snapshot_id, e.type, e.message, e.created_at);
+      .run(e.id, e.orgId, e.sandboxId, e.snapshotId, e.type, e.message, toIso(e.createdAt));
   }
 
-  list(orgId: string, f: EventFilter): Page<EventRow> {
+  list(orgId: string, f: EventFilter): Page<EventRecord> {
     const where = ["org_id = ?"];
     const args: SQLInputValue[] = [orgId];
     if (f.type) {
@@ -48,11 +60,13 @@ export class EventsRepo {
     const rows = this.#db
       .prepare(`SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY created_at, id LIMIT ?`)
       .all(...args, f.limit + 1) as unknown as EventRow[];
-    return toPage(rows, f.limit, (r) => r);
+    return toPage(rows, f.limit, toRecord);
   }
 
   /** Drops events older than `before`; the log is kept bounded. */
-  prune(before: string): number {
-    return Number(this.#db.prepare("DELETE FROM events WHERE created_at < ?").run(before).changes);
+  prune(before: Date): number {
+    return Number(
+      this.#db.prepare("DELETE FROM events WHERE created_at < ?").run(toIso(before)).changes,
+    );
   }
 }

@@ -167,4 +167,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE volumes ADD COLUMN restoring_from TEXT;
   `,
+  // What each builtin image was built from: one built from another recipe (or before this
+  // column, NULL) is built again on its next use.
+  `
+  ALTER TABLE images ADD COLUMN recipe TEXT;
+  `,
 ];

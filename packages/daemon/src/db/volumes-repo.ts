@@ -1,12 +1,14 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { fromFlag, fromIso, toFlag, toIso } from "./codec.ts";
 import { type Page, type PageRequest, pageConditions, toPage } from "./page.ts";
+import type { VolumeBase, VolumeRecord, VolumeStatus } from "./records.ts";
 
-export interface VolumeRow {
+interface VolumeRow {
   id: string;
   org_id: string;
   slug: string;
   region: string;
-  status: "creating" | "ready" | "failed";
+  status: VolumeStatus;
   failure_reason: string | null;
   capacity: number;
   bootable: number;
@@ -14,29 +16,44 @@ export interface VolumeRow {
   base_snapshot_id: string | null;
   base_snapshot_slug: string | null;
   attached_to: string | null;
-  /** The snapshot a restore in progress copies from; nothing may attach the volume meanwhile. */
-  restoring_from?: string | null;
+  restoring_from: string | null;
   created_at: string;
   deleted_at: string | null;
   purge_at: string | null;
 }
 
+function toRecord(r: VolumeRow): VolumeRecord {
+  const base: VolumeBase =
+    r.base_image !== null
+      ? { kind: "image", image: r.base_image }
+      : r.base_snapshot_id !== null
+        ? { kind: "snapshot", id: r.base_snapshot_id, slug: r.base_snapshot_slug ?? "" }
+        : null;
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    slug: r.slug,
+    region: r.region,
+    status: r.status,
+    failureReason: r.failure_reason,
+    capacity: r.capacity,
+    bootable: fromFlag(r.bootable),
+    base,
+    attachedTo: r.attached_to,
+    restoringFrom: r.restoring_from,
+    createdAt: fromIso(r.created_at),
+    deletedAt: fromIso(r.deleted_at),
+    purgeAt: fromIso(r.purge_at),
+  };
+}
+
+/** The fields of a new volume; the rest starts empty (not attached, not deleted). */
 export type NewVolume = Pick<
-  VolumeRow,
-  | "id"
-  | "org_id"
-  | "slug"
-  | "region"
-  | "status"
-  | "capacity"
-  | "bootable"
-  | "base_image"
-  | "base_snapshot_id"
-  | "base_snapshot_slug"
-  | "created_at"
+  VolumeRecord,
+  "id" | "orgId" | "slug" | "region" | "status" | "capacity" | "bootable" | "base" | "createdAt"
 >;
 
-/** Volume records. Deleted volumes keep their row (with `deleted_at`) until their data is purged. */
+/** Volume records. Deleted volumes keep their row (with `deletedAt`) until their data is purged. */
 export class VolumesRepo {
   readonly #db: DatabaseSync;
   constructor(db: DatabaseSync) {
@@ -51,67 +68,61 @@ export class VolumesRepo {
       )
       .run(
         v.id,
-        v.org_id,
+        v.orgId,
         v.slug,
         v.region,
         v.status,
         v.capacity,
-        v.bootable,
-        v.base_image,
-        v.base_snapshot_id,
-        v.base_snapshot_slug,
-        v.created_at,
+        toFlag(v.bootable),
+        v.base?.kind === "image" ? v.base.image : null,
+        v.base?.kind === "snapshot" ? v.base.id : null,
+        v.base?.kind === "snapshot" ? v.base.slug : null,
+        toIso(v.createdAt),
       );
   }
 
   /** A live (not deleted) volume of the organisation by id or slug. */
-  find(orgId: string, idOrSlug: string): VolumeRow | undefined {
-    return this.#db
-      .prepare(
-        "SELECT * FROM volumes WHERE org_id = ? AND deleted_at IS NULL AND (id = ? OR slug = ?)",
-      )
-      .get(orgId, idOrSlug, idOrSlug) as VolumeRow | undefined;
+  find(orgId: string, idOrSlug: string): VolumeRecord | undefined {
+    return this.#one(
+      "SELECT * FROM volumes WHERE org_id = ? AND deleted_at IS NULL AND (id = ? OR slug = ?)",
+      orgId,
+      idOrSlug,
+      idOrSlug,
+    );
   }
 
-  byId(id: string): VolumeRow | undefined {
-    return this.#db.prepare("SELECT * FROM volumes WHERE id = ?").get(id) as VolumeRow | undefined;
+  byId(id: string): VolumeRecord | undefined {
+    return this.#one("SELECT * FROM volumes WHERE id = ?", id);
   }
 
-  list(orgId: string, page: PageRequest): Page<VolumeRow> {
+  list(orgId: string, page: PageRequest): Page<VolumeRecord> {
     const where = ["org_id = ?", "deleted_at IS NULL"];
     const args: SQLInputValue[] = [orgId];
     pageConditions(page, where, args);
     const rows = this.#db
       .prepare(`SELECT * FROM volumes WHERE ${where.join(" AND ")} ORDER BY created_at, id LIMIT ?`)
       .all(...args, page.limit + 1) as unknown as VolumeRow[];
-    return toPage(rows, page.limit, (r) => r);
+    return toPage(rows, page.limit, toRecord);
   }
 
-  /** Volumes in a given status, deleted or not (for the reconciler). */
-  inStatus(status: VolumeRow["status"]): VolumeRow[] {
-    return this.#db
-      .prepare("SELECT * FROM volumes WHERE status = ? AND deleted_at IS NULL")
-      .all(status) as unknown as VolumeRow[];
+  all(): VolumeRecord[] {
+    return this.#many("SELECT * FROM volumes");
   }
 
-  all(): VolumeRow[] {
-    return this.#db.prepare("SELECT * FROM volumes").all() as unknown as VolumeRow[];
-  }
-
-  setStatus(id: string, status: VolumeRow["status"], failureReason: string | null = null): void {
+  setStatus(id: string, status: VolumeStatus, failureReason: string | null = null): void {
     this.#db
       .prepare("UPDATE volumes SET status = ?, failure_reason = ? WHERE id = ?")
       .run(status, failureReason, id);
   }
 
   /**
-   * Attaches every listed volume to the sandbox, or none: fails (returning the first taken
-   * one) when any is already attached. Call inside a transaction.
+   * Attaches every listed volume to the sandbox, or none: fails (returning the first one
+   * that is taken: attached, or being rolled back) when any is. Call inside a transaction.
    */
-  attach(ids: string[], sandboxId: string): VolumeRow | undefined {
+  attach(ids: readonly string[], sandboxId: string): VolumeRecord | undefined {
     for (const id of ids) {
-      const row = this.byId(id);
-      if (row?.attached_to || row?.restoring_from) return row;
+      const v = this.byId(id);
+      if (v?.attachedTo || v?.restoringFrom) return v;
     }
     for (const id of ids)
       this.#db.prepare("UPDATE volumes SET attached_to = ? WHERE id = ?").run(sandboxId, id);
@@ -119,8 +130,8 @@ export class VolumesRepo {
   }
 
   /**
-   * Marks a ready, unattached volume as being restored from `snapshotId`; false when it is
-   * attached, being restored, deleted or not ready (the check and the mark are one step).
+   * Marks a ready, unattached volume as being rolled back to `snapshotId`; false when it is
+   * attached, being rolled back, deleted or not ready (the check and the mark are one step).
    */
   beginRestore(id: string, snapshotId: string): boolean {
     const r = this.#db
@@ -141,20 +152,30 @@ export class VolumesRepo {
     this.#db.prepare("UPDATE volumes SET attached_to = NULL WHERE attached_to = ?").run(sandboxId);
   }
 
-  markDeleted(id: string, deletedAt: string, purgeAt: string): void {
+  markDeleted(id: string, deletedAt: Date, purgeAt: Date): void {
     this.#db
       .prepare("UPDATE volumes SET deleted_at = ?, purge_at = ? WHERE id = ?")
-      .run(deletedAt, purgeAt, id);
+      .run(toIso(deletedAt), toIso(purgeAt), id);
   }
 
   /** Deleted volumes whose grace period ended by `now`. */
-  duePurge(now: string): VolumeRow[] {
-    return this.#db
-      .prepare("SELECT * FROM volumes WHERE deleted_at IS NOT NULL AND purge_at <= ?")
-      .all(now) as unknown as VolumeRow[];
+  duePurge(now: Date): VolumeRecord[] {
+    return this.#many(
+      "SELECT * FROM volumes WHERE deleted_at IS NOT NULL AND purge_at <= ?",
+      toIso(now),
+    );
   }
 
   remove(id: string): void {
     this.#db.prepare("DELETE FROM volumes WHERE id = ?").run(id);
+  }
+
+  #one(sql: string, ...args: SQLInputValue[]): VolumeRecord | undefined {
+    const row = this.#db.prepare(sql).get(...args) as VolumeRow | undefined;
+    return row && toRecord(row);
+  }
+
+  #many(sql: string, ...args: SQLInputValue[]): VolumeRecord[] {
+    return (this.#db.prepare(sql).all(...args) as unknown as VolumeRow[]).map(toRecord);
   }
 }

@@ -8,10 +8,11 @@ import {
   validatorCompiler,
 } from "fastify-type-provider-zod";
 import { newId } from "../lib/ids.ts";
-import type { Services } from "../service/services.ts";
 import { authHook } from "./auth.ts";
+import { bodyLimitHook, JSON_BODY_LIMIT } from "./body-limit.ts";
 import { denoCompat } from "./compat/index.ts";
 import { toErrorResponse } from "./errors.ts";
+import type { HttpServices } from "./http-services.ts";
 import { execWsRoute } from "./routes/exec-ws.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -23,7 +24,8 @@ import { snapshotRoutes } from "./routes/snapshots.ts";
 import { volumeRoutes } from "./routes/volumes.ts";
 
 export interface AppOptions {
-  services: Services;
+  /** The services the routes call (`Services` from the composition root satisfies it). */
+  services: HttpServices;
   logger: FastifyBaseLogger;
   version: string;
   region: string;
@@ -53,7 +55,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: () => newId("req"),
-    bodyLimit: 1024 * 1024,
+    bodyLimit: JSON_BODY_LIMIT,
     // The daemon answers on one address, so trust the Host header to build Link URLs.
     trustProxy: false,
   });
@@ -104,6 +106,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header("x-request-id", request.id);
   });
   app.addHook("onRequest", authHook(options.services.auth));
+  app.addHook("preParsing", bodyLimitHook());
 
   app.setErrorHandler((err, request, reply) => {
     const { status, body, internal } = toErrorResponse(err, request.id);

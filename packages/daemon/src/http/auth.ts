@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { StrataError } from "../errors.ts";
-import type { AuthService } from "../service/auth.ts";
+import type { HttpServices } from "./http-services.ts";
 
 /** Requires `Authorization: Bearer <token>` on every route not marked `config.public`. */
-export function authHook(auth: AuthService) {
+export function authHook(auth: HttpServices["auth"]) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     if (request.routeOptions.config?.public === true) return;
     if (request.routeOptions.url === undefined) return; // unknown route: answered by the 404 handler

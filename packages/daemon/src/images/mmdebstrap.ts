@@ -8,24 +8,43 @@ const SUITES: Record<BuiltinImage, string> = {
 };
 
 /**
- * Packages added to minbase: `sudo`, because code written for hosted sandboxes (Deno
- * Sandbox's tutorials, `sh\`...\`.sudo()`) runs `sudo apt-get ...`; the sandbox user is
- * root already, so it only has to exist.
+ * Packages added to the minbase system: what a user expects of a Debian base. `sudo`
+ * because tutorials run `sudo apt-get …` (root inside may use it); `ca-certificates` for
+ * https (and the system trust store the sandbox adds the host's CAs to); `bash` is
+ * essential already, listed so that the image promises it. Sorted, for a stable argv.
  */
-const EXTRA_PACKAGES = ["sudo"];
+export const BASE_PACKAGES = ["bash", "ca-certificates", "sudo"] as const;
+
+/**
+ * Bumped when the build changes in a way its argv does not show (the id shift, say), so
+ * that images built by an older daemon are rebuilt.
+ */
+const BUILD_REVISION = 1;
 
 /** Pure: the mmdebstrap argv that builds `image` into the empty folder `target`. */
 export function mmdebstrapArgv(image: BuiltinImage, target: string, mirror: string): string[] {
   return [
     "mmdebstrap",
     "--variant=minbase",
-    `--include=${EXTRA_PACKAGES.join(",")}`,
     "--mode=root",
     "--format=directory",
+    `--include=${BASE_PACKAGES.join(",")}`,
     SUITES[image],
     target,
     mirror,
   ];
+}
+
+/**
+ * Pure: what decides the content of `image` as built with `idOffset`: its argv without
+ * the target folder and the mirror (any mirror serves the same suite), the id shift and
+ * the build revision. An image recorded with another recipe is out of date.
+ */
+export function mmdebstrapRecipe(image: BuiltinImage, idOffset: number): string {
+  const argv = mmdebstrapArgv(image, "TARGET", "MIRROR").filter(
+    (a) => a !== "TARGET" && a !== "MIRROR",
+  );
+  return `${argv.join(" ")}; ids +${idOffset}; revision ${BUILD_REVISION}`;
 }
 
 /**
@@ -39,6 +58,10 @@ export class MmdebstrapBuilder {
   constructor(options: { mirror: string; idOffset: number }) {
     this.#mirror = options.mirror;
     this.#idOffset = options.idOffset;
+  }
+
+  recipe(name: BuiltinImage): string {
+    return mmdebstrapRecipe(name, this.#idOffset);
   }
 
   async build(

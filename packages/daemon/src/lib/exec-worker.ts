@@ -28,6 +28,8 @@ parentPort?.on("message", (req: SpawnRequest) => {
   const child = spawn(file!, args, {
     stdio: [req.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     env: req.env,
+    // Its own process group (see run() in exec.ts).
+    detached: true,
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];

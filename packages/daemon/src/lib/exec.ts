@@ -37,6 +37,9 @@ export interface RunResult {
  *
  * Commands start on a worker thread (see exec-worker.ts), so that their fork and exec do
  * not stall the event loop; those with a `signal` or `onStderrLine` start on this thread.
+ * Each runs in a process group of its own: a Ctrl-C in stratad's terminal signals the
+ * whole foreground group, and must not kill the `crun delete` or `umount` of the shutdown
+ * it starts.
  */
 export function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   if (argv[0] === undefined) return Promise.reject(new Error("run() needs a command"));
@@ -52,6 +55,7 @@ function runHere(argv: readonly string[], options: RunOptions): Promise<RunResul
       stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       env: options.env ?? { ...process.env, LC_ALL: "C" },
       signal: options.signal,
+      detached: true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

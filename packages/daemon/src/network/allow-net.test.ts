@@ -31,8 +31,8 @@ const failure = (entries: string[]): StrataError => {
 test("parseAllowNet() reads every supported entry form", () => {
   assert.deepEqual(
     summary([
-      "Deb.Debian.org.",
-      "registry.npmjs.org:443",
+      "Mirror.Example.org.",
+      "registry.example.net:443",
       "*.example.com",
       "*.example.com:8443",
       "203.0.113.7",
@@ -42,8 +42,8 @@ test("parseAllowNet() reads every supported entry form", () => {
       "0.0.0.0/0",
     ]),
     [
-      "host deb.debian.org",
-      "host registry.npmjs.org:443",
+      "host mirror.example.org",
+      "host registry.example.net:443",
       "domain example.com",
       "domain example.com:8443",
       "net 203.0.113.7",
@@ -120,12 +120,17 @@ test("parseAllowNet() refuses more than MAX_ALLOW_NET entries", () => {
 });
 
 test("matchName() allows exact hosts and subdomains of wildcards, with their ports", () => {
-  const rules = parseAllowNet(["example.com:443", "*.example.com:80", "*.npmjs.org", "10.0.0.0/8"]);
+  const rules = parseAllowNet([
+    "example.com:443",
+    "*.example.com:80",
+    "*.example.net",
+    "10.0.0.0/8",
+  ]);
   assert.deepEqual(matchName(rules, "example.com"), { ports: [443] });
   assert.deepEqual(matchName(rules, "www.example.com"), { ports: [80] });
   assert.deepEqual(matchName(rules, "a.b.example.com"), { ports: [80] });
-  assert.deepEqual(matchName(rules, "registry.npmjs.org"), { ports: "any" });
-  assert.equal(matchName(rules, "npmjs.org"), undefined, "a wildcard does not match its apex");
+  assert.deepEqual(matchName(rules, "registry.example.net"), { ports: "any" });
+  assert.equal(matchName(rules, "example.net"), undefined, "a wildcard does not match its apex");
   assert.equal(matchName(rules, "badexample.com"), undefined);
   assert.equal(matchName(rules, "example.com.evil.test"), undefined);
   assert.deepEqual(matchName(parseAllowNet(["x.test:80", "x.test"]), "x.test"), { ports: "any" });

@@ -19,8 +19,8 @@
  *
  * @example
  * ```ts
- * parseAllowNet(["deb.debian.org", "*.npmjs.org:443", "203.0.113.0/24"]);
- * // → [{ kind: "host", host: "deb.debian.org", … }, { kind: "domain", domain: "npmjs.org", port: 443, … }, …]
+ * parseAllowNet(["mirror.example.org", "*.example.net:443", "203.0.113.0/24"]);
+ * // → [{ kind: "host", host: "mirror.example.org", … }, { kind: "domain", domain: "example.net", port: 443, … }, …]
  * parseAllowNet(["example.com:99999"]);
  * // throws StrataError invalid_request: Invalid allowNet entry "example.com:99999": the port must be 1 to 65535
  * ```

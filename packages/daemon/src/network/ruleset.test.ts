@@ -97,8 +97,8 @@ test("baseRuleset() without a DNS forwarder has no redirect and no DNS exception
 });
 
 test("attachRules() gives a restricted sandbox its chain, sets and egress map entry", () => {
-  const rules = parseAllowNet(["203.0.113.0/24", "deb.debian.org", "198.51.100.7:443"]);
-  const resolved = new Map([["deb.debian.org", ["151.101.2.132", "203.0.113.9"]]]);
+  const rules = parseAllowNet(["203.0.113.0/24", "mirror.example.org", "198.51.100.7:443"]);
+  const resolved = new Map([["mirror.example.org", ["192.0.2.132", "203.0.113.9"]]]);
   assert.equal(
     attachRules("strata", link, egressTargets(rules, resolved)),
     text([
@@ -107,7 +107,7 @@ test("attachRules() gives a restricted sandbox its chain, sets and egress map en
       "add set inet strata sbx_0123456789abcdefghjk_svc { type ipv4_addr . inet_service; flags interval; }",
       "add set inet strata sbx_0123456789abcdefghjk_dns { type ipv4_addr; flags timeout; }",
       "add set inet strata sbx_0123456789abcdefghjk_dnssvc { type ipv4_addr . inet_service; flags timeout; }",
-      "add element inet strata sbx_0123456789abcdefghjk_net { 203.0.113.0/24, 151.101.2.132 }",
+      "add element inet strata sbx_0123456789abcdefghjk_net { 203.0.113.0/24, 192.0.2.132 }",
       "add element inet strata sbx_0123456789abcdefghjk_svc { 198.51.100.7 . 443 }",
       "add chain inet strata sbx_0123456789abcdefghjk",
       "add rule inet strata sbx_0123456789abcdefghjk ip daddr @sbx_0123456789abcdefghjk_net accept",
@@ -162,16 +162,16 @@ test("detachRules() of an unrestricted sandbox only unbinds its port", () => {
 test("learnRules() adds or renews learned addresses with their timeouts", () => {
   assert.equal(
     learnRules("strata", link.id, [
-      { address: "151.101.2.132", timeoutS: 90 },
-      { address: "151.101.2.133", port: 443, timeoutS: 330 },
+      { address: "192.0.2.132", timeoutS: 90 },
+      { address: "192.0.2.133", port: 443, timeoutS: 330 },
     ]),
     text([
-      "add element inet strata sbx_0123456789abcdefghjk_dns { 151.101.2.132 timeout 90s }",
-      "delete element inet strata sbx_0123456789abcdefghjk_dns { 151.101.2.132 }",
-      "add element inet strata sbx_0123456789abcdefghjk_dns { 151.101.2.132 timeout 90s }",
-      "add element inet strata sbx_0123456789abcdefghjk_dnssvc { 151.101.2.133 . 443 timeout 330s }",
-      "delete element inet strata sbx_0123456789abcdefghjk_dnssvc { 151.101.2.133 . 443 }",
-      "add element inet strata sbx_0123456789abcdefghjk_dnssvc { 151.101.2.133 . 443 timeout 330s }",
+      "add element inet strata sbx_0123456789abcdefghjk_dns { 192.0.2.132 timeout 90s }",
+      "delete element inet strata sbx_0123456789abcdefghjk_dns { 192.0.2.132 }",
+      "add element inet strata sbx_0123456789abcdefghjk_dns { 192.0.2.132 timeout 90s }",
+      "add element inet strata sbx_0123456789abcdefghjk_dnssvc { 192.0.2.133 . 443 timeout 330s }",
+      "delete element inet strata sbx_0123456789abcdefghjk_dnssvc { 192.0.2.133 . 443 }",
+      "add element inet strata sbx_0123456789abcdefghjk_dnssvc { 192.0.2.133 . 443 timeout 330s }",
     ]),
   );
   assert.equal(learnRules("strata", link.id, []), "");

@@ -7,8 +7,9 @@ import type { CrunRuntime } from "./crun.ts";
 import { Freezer } from "./freezer.ts";
 import { removeCgroupParent } from "./host-setup.ts";
 import type { LaunchSpec, SandboxHandle, SandboxLauncher } from "./launcher.ts";
-import { buildSandboxSpec, seccompKey, withCompiledSeccomp } from "./oci-spec.ts";
+import { buildSandboxSpec, seccompKey, trustEnv, withCompiledSeccomp } from "./oci-spec.ts";
 import type { InitProcess } from "./proc-stat.ts";
+import { SandboxStartError } from "./start-error.ts";
 
 /** How long an agent gets to end its sandbox before crun kills it. */
 const AGENT_END_TIMEOUT_MS = 2000;
@@ -21,12 +22,16 @@ export interface CrunLauncherOptions {
   prefix: string;
   nofile: number;
   pids: number;
+  /** Host file of CA certificates every sandbox trusts (see `SandboxSpecInput.hostCa`); undefined: none. */
+  hostCa?: string | undefined;
   log: Logger;
 }
 
 /**
  * Launches sandboxes as crun containers: network namespace first, then the OCI bundle,
- * then the container, whose agent must say READY. Any failure undoes the steps before it.
+ * then the container, whose agent must say READY. Any failure undoes the steps before it;
+ * a container that does not come up (crun fails, or the agent never says READY) fails
+ * with a {@link SandboxStartError}.
  */
 export class CrunLauncher implements SandboxLauncher {
   readonly #o: CrunLauncherOptions;
@@ -84,6 +89,7 @@ export class CrunLauncher implements SandboxLauncher {
       limits: { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pids: o.pids },
       nofile: o.nofile,
       env: {},
+      hostCa: o.hostCa,
     });
     const profile = seccompKey(base);
     const bpf = this.#compiled.get(profile);
@@ -100,7 +106,13 @@ export class CrunLauncher implements SandboxLauncher {
     const [run, connected] = await Promise.allSettled([started, connecting]);
     if (run.status === "rejected" || connected.status === "rejected") {
       socket.destroy();
-      throw run.status === "rejected" ? run.reason : (connected as PromiseRejectedResult).reason;
+      if (run.status === "rejected") throw run.reason;
+      const err = (connected as PromiseRejectedResult).reason;
+      throw new SandboxStartError(
+        spec.id,
+        `its agent did not come up: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
     const agent = connected.value;
     this.#agents.set(spec.id, agent);
@@ -111,7 +123,12 @@ export class CrunLauncher implements SandboxLauncher {
       if (compiled) this.#compiled.set(profile, compiled);
     }
     stack.move();
-    return { address: net.address, agent, exited: agent.closed };
+    return {
+      address: net.address,
+      agent,
+      exited: agent.closed,
+      env: trustEnv(o.hostCa !== undefined),
+    };
   }
 
   async destroy(

@@ -6,6 +6,7 @@ import type { Socket } from "node:net";
 import { join } from "node:path";
 import { run } from "../lib/exec.ts";
 import { hasExited, type InitProcess, parseCrunStatus, parseProcStat } from "./proc-stat.ts";
+import { SandboxStartError } from "./start-error.ts";
 
 /** Pure argv builders for crun; `root` is this daemon's crun state folder. */
 export const crunArgv = {
@@ -63,7 +64,8 @@ export class CrunRuntime {
 
   /**
    * Starts the container. Returns the daemon's end of the agent socket at once, with a
-   * promise that settles when crun has exited (0: the container runs). Read the socket
+   * promise that settles when crun has exited (0: the container runs; otherwise it rejects
+   * with a {@link SandboxStartError} holding crun's stderr). Read the socket
    * before awaiting `started`: when a child exits, Node resumes its unread stdio streams
    * and whatever was buffered on them (the agent's READY) would be dropped.
    */
@@ -72,6 +74,9 @@ export class CrunRuntime {
     const argv = crunArgv.run(this.#root, this.bundleDir(id), id);
     const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
       stdio: ["ignore", "ignore", "pipe", "pipe"],
+      // Out of the daemon's process group, as run() does: a Ctrl-C to stratad's terminal
+      // must reach only the daemon, which then ends its sandboxes in order.
+      detached: true,
     });
     const socket = child.stdio[3] as Socket;
     let stderr = "";
@@ -79,10 +84,17 @@ export class CrunRuntime {
       stderr += b.toString();
     });
     const started = (async () => {
-      const [code] = (await once(child, "exit")) as [number | null];
+      const [code] = (await once(child, "exit").catch((err: Error) => {
+        socket.destroy();
+        throw new SandboxStartError(id, `crun could not be run: ${err.message}`, { cause: err });
+      })) as [number | null];
       if (code !== 0) {
         socket.destroy();
-        throw new Error(`crun could not start sandbox ${id} (exit ${code}): ${stderr.trim()}`);
+        const said = stderr.trim();
+        throw new SandboxStartError(
+          id,
+          `crun exited with ${code ?? "a signal"}${said ? `: ${said}` : " and said nothing"}`,
+        );
       }
     })();
     return { socket, started };

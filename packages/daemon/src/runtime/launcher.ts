@@ -21,6 +21,11 @@ export interface SandboxHandle {
   agent: AgentClient;
   /** Resolves when the sandbox's init is gone (it exited, or was killed). */
   exited: Promise<void>;
+  /**
+   * Variables the runtime gives every command of the sandbox, below the sandbox's own env
+   * (where its trust store is, e.g. `NODE_EXTRA_CA_CERTS`). None when absent.
+   */
+  env?: Record<string, string>;
 }
 
 /**
@@ -50,3 +55,5 @@ export interface SandboxLauncher {
   /** Releases host state shared by the sandboxes (after the last one ended). */
   close(): Promise<void>;
 }
+
+export { SandboxStartError } from "./start-error.ts";

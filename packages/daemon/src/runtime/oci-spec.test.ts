@@ -4,10 +4,13 @@ import { crunArgv } from "./crun.ts";
 import {
   buildSandboxSpec,
   CAPABILITIES,
+  HOST_CA_PATH,
   SANDBOX_ID_BASE,
   type SandboxSpecInput,
   SECCOMP_BPF_ANNOTATION,
+  SYSTEM_CA_BUNDLE,
   seccompKey,
+  trustEnv,
   withCompiledSeccomp,
 } from "./oci-spec.ts";
 
@@ -71,7 +74,7 @@ test("buildSandboxSpec() isolates every namespace and joins the prepared network
 });
 
 test("buildSandboxSpec() runs the agent as PID 1 with no new privileges and a minimal capability set", () => {
-  assert.deepEqual(spec.process.args, ["/.strata/agent"]);
+  assert.deepEqual(spec.process.args, ["/.strata/agent", "--host-ca="]);
   assert.equal(spec.process.noNewPrivileges, true);
   for (const set of ["bounding", "effective", "permitted"])
     assert.deepEqual(spec.process.capabilities[set], [...CAPABILITIES]);
@@ -156,4 +159,40 @@ test("withCompiledSeccomp() adds crun's BPF annotation and keeps the profile", (
   );
   assert.equal(seccompKey(out), seccompKey(config), "the same profile, the same key");
   assert.equal(config.annotations, undefined, "the input is not changed");
+});
+
+test("buildSandboxSpec() mounts the host's CA file read-only at a fixed path and tells the agent to add it to the store", () => {
+  const withCa = buildSandboxSpec({
+    ...input,
+    hostCa: "/etc/ssl/certs/ca-certificates.crt",
+  }) as unknown as Spec;
+  const ca = withCa.mounts.filter((m) => m.destination === HOST_CA_PATH);
+  assert.deepEqual(ca, [
+    {
+      destination: "/.strata/ca-certificates.crt",
+      type: "bind",
+      source: "/etc/ssl/certs/ca-certificates.crt",
+      options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+    },
+  ]);
+  assert.deepEqual(withCa.process.args, [
+    "/.strata/agent",
+    "--host-ca=/.strata/ca-certificates.crt",
+  ]);
+});
+
+test("buildSandboxSpec() without a host CA file mounts none and has the agent take out an earlier start's", () => {
+  assert.ok(!spec.mounts.some((m) => m.destination === HOST_CA_PATH));
+  assert.deepEqual(spec.process.args, ["/.strata/agent", "--host-ca="]);
+});
+
+test("trustEnv() points the usual variables at the completed system store and the host's file", () => {
+  assert.deepEqual(trustEnv(true), {
+    SSL_CERT_FILE: SYSTEM_CA_BUNDLE,
+    REQUESTS_CA_BUNDLE: SYSTEM_CA_BUNDLE,
+    NODE_EXTRA_CA_CERTS: HOST_CA_PATH,
+    DENO_CERT: HOST_CA_PATH,
+  });
+  assert.equal(SYSTEM_CA_BUNDLE, "/etc/ssl/certs/ca-certificates.crt");
+  assert.deepEqual(trustEnv(false), {});
 });

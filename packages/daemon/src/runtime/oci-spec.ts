@@ -27,6 +27,35 @@ export interface SandboxSpecInput {
   /** Hard limit on open files: never above the daemon's own hard limit. */
   nofile: number;
   env: Record<string, string>;
+  /**
+   * Host path of the CA certificates the sandbox trusts on top of its image's (those of
+   * the host beyond the public roots, in a file the daemon writes): mounted read-only at
+   * {@link HOST_CA_PATH}, and added by the agent to the sandbox's system store at start.
+   * Undefined: the agent takes out what an earlier start added.
+   */
+  hostCa?: string | undefined;
+}
+
+/** Where a sandbox sees the host's CA certificates (read-only; the runtime's, not the image's). */
+export const HOST_CA_PATH = "/.strata/ca-certificates.crt";
+/** The system bundle the agent completes with the host's CAs (Debian's, also Alpine's). */
+export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+/**
+ * Variables every command of a sandbox that trusts the host's CAs starts with, for tools
+ * that do not read the system store or read it from elsewhere: the completed store for
+ * those that replace their list (OpenSSL's, Python's requests), the host's few for those
+ * that add to a bundled one (Node, Deno). `sudo` resets them; the system store covers
+ * what runs under it.
+ */
+export function trustEnv(hostCa: boolean): Record<string, string> {
+  if (!hostCa) return {};
+  return {
+    SSL_CERT_FILE: SYSTEM_CA_BUNDLE,
+    REQUESTS_CA_BUNDLE: SYSTEM_CA_BUNDLE,
+    NODE_EXTRA_CA_CERTS: HOST_CA_PATH,
+    DENO_CERT: HOST_CA_PATH,
+  };
 }
 
 /** Capabilities of root inside a sandbox: Docker's default set without NET_RAW and MKNOD. */
@@ -69,7 +98,9 @@ export function buildSandboxSpec(input: SandboxSpecInput): Record<string, unknow
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },
-      args: ["/.strata/agent"],
+      // The agent always gets --host-ca, so that a root started without one loses what an
+      // earlier start added.
+      args: ["/.strata/agent", `--host-ca=${input.hostCa === undefined ? "" : HOST_CA_PATH}`],
       env,
       cwd: "/",
       capabilities: {
@@ -159,6 +190,16 @@ export function buildSandboxSpec(input: SandboxSpecInput): Record<string, unknow
         source: input.etc.hostname,
         options: ["bind", "ro", "nosuid", "nodev", "noexec"],
       },
+      ...(input.hostCa === undefined
+        ? []
+        : [
+            {
+              destination: HOST_CA_PATH,
+              type: "bind",
+              source: input.hostCa,
+              options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+            },
+          ]),
       ...input.mounts.map((m) => ({
         destination: m.destination,
         type: "bind",

@@ -3,6 +3,8 @@
 export interface ProcStat {
   /** One letter: R, S, D, Z (zombie), X (dead), ... */
   state: string;
+  /** The parent's pid (field 4). */
+  ppid: number;
   /** Start time in clock ticks after boot (field 22): tells a reused pid apart. */
   startTime: number;
 }
@@ -15,10 +17,12 @@ export function parseProcStat(text: string): ProcStat | undefined {
     .slice(end + 2)
     .trim()
     .split(" ");
-  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+  // fields[0] is field 3 (state), fields[1] field 4 (ppid); field 22 (starttime) is fields[19].
+  const ppid = Number(fields[1]);
   const startTime = Number(fields[19]);
-  if (!fields[0] || !Number.isSafeInteger(startTime)) return undefined;
-  return { state: fields[0], startTime };
+  if (!fields[0] || !Number.isSafeInteger(ppid) || !Number.isSafeInteger(startTime))
+    return undefined;
+  return { state: fields[0], ppid, startTime };
 }
 
 /** A container's init as crun records it (`<state root>/<id>/status`). */

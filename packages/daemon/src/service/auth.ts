@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import type { OrgsRepo } from "../db/orgs-repo.ts";
+import type { Store } from "../db/store.ts";
 import { newId } from "../lib/ids.ts";
 
 export const DEFAULT_ORG = "default";
@@ -14,14 +14,14 @@ export interface Principal {
 
 /** Bearer tokens: random secrets, stored only as SHA-256 hashes, each scoped to one organisation. */
 export class AuthService {
-  readonly #orgs: OrgsRepo;
-  constructor(orgs: OrgsRepo) {
+  readonly #orgs: Store["orgs"];
+  constructor(orgs: Store["orgs"]) {
     this.#orgs = orgs;
   }
 
   authenticate(token: string): Principal | undefined {
     const row = this.#orgs.tokenByHash(hashToken(token));
-    return row ? { orgId: row.org_id, tokenId: row.id } : undefined;
+    return row ? { orgId: row.orgId, tokenId: row.id } : undefined;
   }
 
   /**
@@ -29,10 +29,10 @@ export class AuthService {
    * for it (mode 0600), creating both on first start. Returns the token.
    */
   async ensureAdminToken(tokenFile: string): Promise<string> {
-    let org = this.#orgs.orgByName(DEFAULT_ORG);
+    let org = this.#orgs.byName(DEFAULT_ORG);
     if (!org) {
-      org = { id: newId("org"), name: DEFAULT_ORG };
-      this.#orgs.insertOrg({ ...org, createdAt: new Date().toISOString() });
+      org = { id: newId("org"), name: DEFAULT_ORG, snapshotRetention: null };
+      this.#orgs.insert({ ...org, createdAt: new Date() });
     }
     const existing = (await readFile(tokenFile, "utf8").catch(() => "")).trim();
     if (existing && this.authenticate(existing)) return existing;
@@ -43,7 +43,7 @@ export class AuthService {
       orgId: org.id,
       name: ADMIN_TOKEN_NAME,
       hash: hashToken(token),
-      createdAt: new Date().toISOString(),
+      createdAt: new Date(),
     });
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
     return token;

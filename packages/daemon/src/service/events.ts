@@ -1,6 +1,7 @@
 import type { Event, EventListQuery, EventType } from "@strata/api";
-import type { EventRow, EventsRepo } from "../db/events-repo.ts";
 import type { Page } from "../db/page.ts";
+import type { EventRecord } from "../db/records.ts";
+import type { Store } from "../db/store.ts";
 import type { Logger } from "../lib/logger.ts";
 
 /**
@@ -8,12 +9,12 @@ import type { Logger } from "../lib/logger.ts";
  * and what it skipped. Every event also goes to the daemon's log.
  */
 export class EventLog {
-  readonly #repo: EventsRepo;
+  readonly #repo: Store["events"];
   readonly #log: Logger;
   #last = 0;
   #seq = 0;
 
-  constructor(repo: EventsRepo, log: Logger) {
+  constructor(repo: Store["events"], log: Logger) {
     this.#repo = repo;
     this.#log = log;
   }
@@ -27,18 +28,18 @@ export class EventLog {
     const now = Date.now();
     this.#seq = now === this.#last ? this.#seq + 1 : 0;
     this.#last = now;
-    const row: EventRow = {
+    const event: EventRecord = {
       // Time-ordered, so events of one millisecond still list in the order they happened.
       id: `evt_${now.toString(36).padStart(9, "0")}${this.#seq.toString(36).padStart(4, "0")}`,
-      org_id: orgId,
-      sandbox_id: about.sandbox ?? null,
-      snapshot_id: about.snapshot ?? null,
+      orgId,
+      sandboxId: about.sandbox ?? null,
+      snapshotId: about.snapshot ?? null,
       type,
       message,
-      created_at: new Date(now).toISOString(),
+      createdAt: new Date(now),
     };
-    this.#repo.insert(row);
-    this.#log.info({ event: type, sandbox: row.sandbox_id, snapshot: row.snapshot_id }, message);
+    this.#repo.insert(event);
+    this.#log.info({ event: type, sandbox: event.sandboxId, snapshot: event.snapshotId }, message);
   }
 
   list(orgId: string, query: EventListQuery): Page<Event> {
@@ -52,10 +53,10 @@ export class EventLog {
       items: page.items.map((r) => ({
         id: r.id,
         type: r.type as EventType,
-        sandbox: r.sandbox_id,
-        snapshot: r.snapshot_id,
+        sandbox: r.sandboxId,
+        snapshot: r.snapshotId,
         message: r.message,
-        createdAt: r.created_at,
+        createdAt: r.createdAt.toISOString(),
       })),
       nextCursor: page.nextCursor,
     };
@@ -63,6 +64,6 @@ export class EventLog {
 
   /** Drops events older than `maxAgeMs`. */
   prune(maxAgeMs: number): number {
-    return this.#repo.prune(new Date(Date.now() - maxAgeMs).toISOString());
+    return this.#repo.prune(new Date(Date.now() - maxAgeMs));
   }
 }

@@ -91,3 +91,50 @@ test("ImageService builds once for concurrent first uses, reports failure, and r
   assert.equal(builder.builds, 2, "a ready image is not rebuilt");
   db.close();
 });
+
+/** A builder whose recipe (what its images contain) can change, as a new daemon's does. */
+class VersionedBuilder implements ImageBuilder {
+  version = "v1";
+  builds = 0;
+  recipe(name: BuiltinImage): string {
+    return `${name} ${this.version}`;
+  }
+  async build(_name: BuiltinImage, target: string): Promise<void> {
+    this.builds++;
+    await writeFile(join(target, "recipe"), this.version);
+  }
+}
+
+test("ImageService builds an image again when it was built from another recipe, and removes the old layer", {
+  skip: !canUseBtrfs && "needs root and btrfs",
+}, async () => {
+  await using pool = await tempPool();
+  const driver = await BtrfsDriver.open(pool.root);
+  const db = openDatabase(":memory:");
+  const repo = new ImagesRepo(db);
+  const builder = new VersionedBuilder();
+  const images = new ImageService({ repo, driver, builder, log: quiet });
+  const old = await images.ensure("builtin:debian-13");
+  assert.equal(await images.ensure("builtin:debian-13"), old);
+  assert.equal(builder.builds, 1);
+
+  builder.version = "v2"; // the daemon was upgraded
+  assert.equal(images.get("builtin:debian-13").status, "absent", "an out-of-date build");
+  assert.equal(images.readyLayer("builtin:debian-13"), undefined);
+  const layer = await images.ensure("builtin:debian-13");
+  assert.notEqual(layer, old);
+  assert.equal(builder.builds, 2);
+  assert.equal(await readFile(join(pool.root, "readonly", layer, "recipe"), "utf8"), "v2");
+  assert.equal(images.get("builtin:debian-13").status, "ready");
+  assert.equal(repo.get("builtin:debian-13")?.recipe, "builtin:debian-13 v2");
+  assert.deepEqual(
+    (await driver.list()).map((l) => l.id),
+    [layer],
+    "the out-of-date layer is gone",
+  );
+
+  // A record from before recipes were kept (NULL) is out of date too.
+  db.prepare("UPDATE images SET recipe = NULL").run();
+  assert.equal(images.readyLayer("builtin:debian-13"), undefined);
+  db.close();
+});

@@ -1,5 +1,5 @@
 import { type Org, type OrgUpdate, parseDuration } from "@strata/api";
-import type { OrgsRepo } from "../db/orgs-repo.ts";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 
 /** The longest retention accepted: ten years. */
@@ -19,10 +19,10 @@ export function parseRetention(input: string): number | null {
 
 /** Organisation settings: the snapshot retention, with the daemon's default behind it. */
 export class OrgService {
-  readonly #repo: OrgsRepo;
+  readonly #repo: Store["orgs"];
   readonly #defaultRetention: string;
 
-  constructor(repo: OrgsRepo, defaultRetention: string) {
+  constructor(repo: Store["orgs"], defaultRetention: string) {
     parseRetention(defaultRetention);
     this.#repo = repo;
     this.#defaultRetention = defaultRetention;
@@ -34,7 +34,7 @@ export class OrgService {
     return {
       id: row.id,
       name: row.name,
-      snapshotRetention: row.snapshot_retention ?? this.#defaultRetention,
+      snapshotRetention: row.snapshotRetention ?? this.#defaultRetention,
     };
   }
 
@@ -46,9 +46,9 @@ export class OrgService {
     return this.get(orgId);
   }
 
-  /** When a snapshot taken now by `orgId` expires: an ISO time, or null for never. */
-  expiryFor(orgId: string, now = new Date()): string | null {
+  /** When a snapshot taken at `now` by `orgId` expires; null: never. */
+  expiryFor(orgId: string, now = new Date()): Date | null {
     const ms = parseRetention(this.get(orgId).snapshotRetention);
-    return ms === null ? null : new Date(now.getTime() + ms).toISOString();
+    return ms === null ? null : new Date(now.getTime() + ms);
   }
 }

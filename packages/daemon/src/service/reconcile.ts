@@ -1,20 +1,14 @@
-import type { ImagesRepo } from "../db/images-repo.ts";
-import type { SlugsRepo } from "../db/slugs-repo.ts";
-import type { SnapshotsRepo } from "../db/snapshots-repo.ts";
-import type { VolumesRepo } from "../db/volumes-repo.ts";
+import type { Store } from "../db/store.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
+import { sizeOf } from "./layers.ts";
 import type { VolumeService } from "./volumes.ts";
 
 export interface ReconcileDeps {
-  volumes: VolumesRepo;
-  snapshots: SnapshotsRepo;
-  images: ImagesRepo;
-  slugs: SlugsRepo;
+  store: Store;
   driver: StorageDriver;
-  volumeService: VolumeService;
-  /** Root layers of persistent sandboxes, kept while they are stopped. */
-  retainedLayers: () => string[];
+  /** Completes volumes left `creating`. */
+  volumes: Pick<VolumeService, "resume">;
   log: Logger;
 }
 
@@ -27,6 +21,9 @@ export interface ReconcileReport {
   /** Volumes whose restore was interrupted; the driver's cleanup finished or undid it. */
   settledRestores: string[];
   completedSnapshots: string[];
+  /** Sandbox snapshots whose copy never happened, and snapshots whose data is gone. */
+  failedSnapshots: string[];
+  /** Volume snapshots whose copy never happened (their caller got an error). */
   removedSnapshots: string[];
   failedImages: string[];
 }
@@ -47,6 +44,7 @@ export interface ReconcileReport {
  * - image builds that were running are marked failed, so the next use rebuilds.
  */
 export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
+  const s = d.store;
   const report: ReconcileReport = {
     removedLayers: await d.driver.cleanup(),
     trashedLayers: [],
@@ -54,6 +52,7 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     failedVolumes: [],
     settledRestores: [],
     completedSnapshots: [],
+    failedSnapshots: [],
     removedSnapshots: [],
     failedImages: [],
   };
@@ -61,50 +60,58 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
   const layers = await d.driver.list();
   const stateOf = new Map(layers.map((l) => [l.id, l.state]));
 
-  for (const img of d.images.all()) {
+  for (const img of s.images.all()) {
     if (
       img.status === "building" ||
-      (img.status === "ready" && (!img.layer_id || stateOf.get(img.layer_id) !== "readonly"))
+      (img.status === "ready" && (!img.layerId || stateOf.get(img.layerId) !== "readonly"))
     ) {
-      d.images.upsert({
+      s.images.upsert({
         ...img,
-        layer_id: null,
+        layerId: null,
         status: "failed",
         phase: null,
-        failure_reason:
+        failureReason:
           "The build was interrupted (daemon restart) or its data is missing; the next use rebuilds it",
       });
       report.failedImages.push(img.name);
     }
   }
-  for (const s of d.snapshots.all()) {
-    const has = stateOf.get(s.id) === "readonly";
-    if (s.status === "creating" && has) {
-      d.snapshots.setStatus(s.id, "ready");
-      report.completedSnapshots.push(s.id);
-    } else if (s.status === "creating" && s.kind === "sandbox") {
+  for (const snap of s.snapshots.all()) {
+    const has = stateOf.get(snap.id) === "readonly";
+    if (snap.status === "creating" && has) {
+      const sizeBytes = await sizeOf(d.driver, snap.id);
+      s.snapshots.finish(snap.id, { status: "ready", sizeBytes }, new Date());
+      report.completedSnapshots.push(snap.id);
+    } else if (snap.status === "creating" && snap.kind === "sandbox") {
       // A snapshot the user saw as "creating" must not vanish: it failed, and says why.
-      d.snapshots.settle(
-        s.id,
+      s.snapshots.finish(
+        snap.id,
         { status: "failed", reason: "The daemon stopped before the copy was taken" },
-        new Date().toISOString(),
+        new Date(),
       );
-      report.removedSnapshots.push(s.id);
-    } else if (s.status === "creating") {
-      d.slugs.release(s.id);
-      d.snapshots.remove(s.id);
-      report.removedSnapshots.push(s.id);
-    } else if (s.status === "ready" && !has) {
-      d.snapshots.setStatus(s.id, "failed", "The snapshot's data is missing from the storage pool");
+      report.failedSnapshots.push(snap.id);
+    } else if (snap.status === "creating") {
+      s.transaction(() => {
+        s.names.release(snap.id);
+        s.snapshots.remove(snap.id);
+      });
+      report.removedSnapshots.push(snap.id);
+    } else if (snap.status === "ready" && !has) {
+      s.snapshots.finish(
+        snap.id,
+        { status: "failed", reason: "The snapshot's data is missing from the storage pool" },
+        snap.settledAt ?? new Date(),
+      );
+      report.failedSnapshots.push(snap.id);
     }
   }
-  for (const v of d.volumes.all()) {
+  for (const v of s.volumes.all()) {
     const state = stateOf.get(v.id);
-    if (v.restoring_from) {
-      d.volumes.endRestore(v.id);
+    if (v.restoringFrom) {
+      s.volumes.endRestore(v.id);
       report.settledRestores.push(v.id);
     }
-    if (v.deleted_at !== null) {
+    if (v.deletedAt !== null) {
       if (state === "writable") {
         await d.driver.trash(v.id);
         report.trashedLayers.push(v.id);
@@ -113,22 +120,23 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     }
     if (v.status === "creating") {
       if (state === "writable") {
-        d.volumes.setStatus(v.id, "ready");
+        s.volumes.setStatus(v.id, "ready");
       } else {
-        d.volumeService.resume(v);
+        d.volumes.resume(v);
         report.resumedVolumes.push(v.id);
       }
     } else if (v.status === "ready" && state !== "writable") {
-      d.volumes.setStatus(v.id, "failed", "The volume's data is missing from the storage pool");
+      s.volumes.setStatus(v.id, "failed", "The volume's data is missing from the storage pool");
       report.failedVolumes.push(v.id);
     }
   }
 
   const owned = new Set<string>([
-    ...d.volumes.all().map((v) => v.id),
-    ...d.snapshots.all().map((s) => s.id),
-    ...d.images.all().flatMap((i) => (i.layer_id ? [i.layer_id] : [])),
-    ...d.retainedLayers(),
+    ...s.volumes.all().map((v) => v.id),
+    ...s.snapshots.all().map((snap) => snap.id),
+    ...s.images.all().flatMap((i) => (i.layerId ? [i.layerId] : [])),
+    // A stopped persistent sandbox owns its root.
+    ...s.sandboxes.retained().map((sbx) => sbx.rootLayer),
   ]);
   for (const l of layers) {
     if (l.state !== "tmp" && !owned.has(l.id)) {

@@ -1,112 +1,31 @@
-import { posix } from "node:path";
 import {
-  LABEL_LIMITS,
+  checkSchedule,
+  checkTimeout,
+  cpusFailure,
+  cronFields,
+  memoryFailure,
+  normaliseMountPath,
   parseDuration,
   parseSize,
-  SNAPSHOT_KEEP_MAX,
   type SnapshotMode,
 } from "@strata/api";
 import { Cron } from "croner";
 import { q, StrataError } from "../errors.ts";
+import { enforce } from "./validate.ts";
 
-/** Folders a volume may not be mounted over: the system's own, and the agent's. */
-const RESERVED_MOUNTS = [
-  "/",
-  "/proc",
-  "/sys",
-  "/dev",
-  "/.strata",
-  "/etc",
-  "/bin",
-  "/sbin",
-  "/lib",
-  "/lib64",
-  "/usr",
-];
+// The stateless rules of a sandbox's input (mount paths, labels, env, ports, the shape of
+// a schedule, the syntax of sizes and durations) are in `@strata/api/rules`, applied by the
+// schemas. What is left here needs the daemon's limits, or a library the contract lacks.
 
-/** Checks and normalises the mount paths of `volumes`; returns [path, volume ref] pairs. */
-export function validateMounts(volumes: Record<string, string>): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [path, ref] of Object.entries(volumes)) {
-    const norm = posix.normalize(path).replace(/(.)\/+$/, "$1");
-    if (
-      !path.startsWith("/") ||
-      norm !== path.replace(/(.)\/+$/, "$1") ||
-      path.includes("\0") ||
-      path.length > 255
-    ) {
-      throw new StrataError(
-        "invalid_mount_path",
-        `Invalid mount path ${q(path)}: give a normalised absolute path such as "/data"`,
-      );
-    }
-    const reserved = RESERVED_MOUNTS.find(
-      (r) => norm === r || (r !== "/" && norm.startsWith(`${r}/`)),
-    );
-    if (reserved !== undefined) {
-      throw new StrataError(
-        "invalid_mount_path",
-        `Invalid mount path ${q(path)}: volumes cannot be mounted over ${reserved}`,
-      );
-    }
-    for (const [other] of out) {
-      if (other === norm || other.startsWith(`${norm}/`) || norm.startsWith(`${other}/`)) {
-        throw new StrataError(
-          "invalid_mount_path",
-          `Invalid mount path ${q(path)}: it overlaps ${q(other)}`,
-        );
-      }
-    }
-    out.push([norm, ref]);
-  }
-  return out;
-}
-
-export function validateLabels(labels: Record<string, string>): void {
-  const entries = Object.entries(labels);
-  if (entries.length > LABEL_LIMITS.count) {
-    throw new StrataError(
-      "invalid_labels",
-      `Too many labels (${entries.length}): at most ${LABEL_LIMITS.count}`,
-    );
-  }
-  for (const [k, v] of entries) {
-    if (k.length === 0 || Buffer.byteLength(k) > LABEL_LIMITS.keyBytes || !/^[\w.\-/]+$/.test(k)) {
-      throw new StrataError(
-        "invalid_labels",
-        `Invalid label key ${q(k)}: 1–${LABEL_LIMITS.keyBytes} bytes of letters, digits, "_", "-", ".", "/"`,
-      );
-    }
-    if (Buffer.byteLength(v) > LABEL_LIMITS.valueBytes) {
-      throw new StrataError(
-        "invalid_labels",
-        `Invalid value of label ${q(k)}: at most ${LABEL_LIMITS.valueBytes} bytes`,
-      );
-    }
-  }
-}
-
-export function validateEnv(env: Record<string, string>): void {
-  for (const [k, v] of Object.entries(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-      throw new StrataError("invalid_env", `Invalid environment variable name ${q(k)}`);
-    if (v.includes("\0"))
-      throw new StrataError(
-        "invalid_env",
-        `Invalid value of environment variable ${q(k)}: it contains a NUL byte`,
-      );
-  }
+/** A sandbox's `volumes` (checked by the schema) as [mount path, volume ref] pairs, normalised. */
+export function normaliseMounts(volumes: Record<string, string>): [string, string][] {
+  return Object.entries(volumes).map(([path, ref]) => [normaliseMountPath(path), ref]);
 }
 
 /** A timeout string → milliseconds, within (0, max]. */
 export function parseTimeout(input: string, maxMs: number): number {
-  const ms = parseDuration(input);
-  if (ms === undefined || ms <= 0) {
-    throw new StrataError(
-      "invalid_timeout",
-      `Invalid timeout ${q(input)}: give a duration such as "30m", "600s" or "2h"`,
-    );
-  }
+  enforce(checkTimeout(input));
+  const ms = parseDuration(input)!;
   if (ms > maxMs)
     throw new StrataError(
       "invalid_timeout",
@@ -120,35 +39,24 @@ export interface ResourceLimits {
   cpus: { min: number; max: number; default: number };
 }
 
+/** `memory` → bytes within this host's limits (the contract's are narrower than no host). */
 export function parseMemory(
   input: number | string | undefined,
   limits: ResourceLimits["memory"],
 ): number {
   if (input === undefined) return limits.defaultBytes;
   const bytes = parseSize(input);
-  if (bytes === undefined || bytes < limits.minBytes || bytes > limits.maxBytes) {
-    throw new StrataError(
-      "invalid_limits",
-      `Invalid memory ${q(input)}: give a size between ${limits.minBytes / 2 ** 20} MiB and ${limits.maxBytes / 2 ** 30} GiB, e.g. "1GiB"`,
-    );
-  }
-  return bytes;
+  if (bytes === undefined || bytes < limits.minBytes || bytes > limits.maxBytes)
+    enforce(memoryFailure(input, limits));
+  return bytes!;
 }
 
+/** `cpus` → cores within this host's limits, to hundredths. */
 export function parseCpus(input: number | undefined, limits: ResourceLimits["cpus"]): number {
   if (input === undefined) return limits.default;
-  if (!Number.isFinite(input) || input < limits.min || input > limits.max) {
-    throw new StrataError(
-      "invalid_limits",
-      `Invalid cpus ${q(input)}: between ${limits.min} and ${limits.max}`,
-    );
-  }
+  if (!Number.isFinite(input) || input < limits.min || input > limits.max)
+    enforce(cpusFailure(input, limits));
   return Math.round(input * 100) / 100;
-}
-
-export function validatePort(port: number | undefined): void {
-  if (port !== undefined && (port < 1 || port > 65535))
-    throw new StrataError("invalid_port", `Invalid port ${q(port)}: 1–65535`);
 }
 
 export interface SnapshotSchedule {
@@ -158,48 +66,28 @@ export interface SnapshotSchedule {
 }
 
 /**
- * Checks `snapshotMode`, `snapshotFrequency` and `snapshotKeep` together: automatic mode
- * needs a valid five-field cron expression, manual mode takes neither of the others.
+ * A create's `snapshotMode`, `snapshotFrequency` and `snapshotKeep` (whose shape the
+ * schema checked) as a schedule: croner checks each cron field's values, which the
+ * contract leaves to the daemon.
  */
 export function validateSchedule(input: {
   snapshotMode?: SnapshotMode | undefined;
   snapshotFrequency?: string | undefined;
   snapshotKeep?: number | undefined;
 }): SnapshotSchedule {
+  enforce(checkSchedule(input));
   const { snapshotMode: mode = "manual", snapshotFrequency: frequency, snapshotKeep: keep } = input;
-  if (mode === "manual") {
-    if (frequency !== undefined || keep !== undefined)
-      throw new StrataError(
-        "invalid_snapshot_schedule",
-        `snapshotFrequency and snapshotKeep apply only with snapshotMode "automatic"`,
-      );
-    return { frequency: null, keep: null };
-  }
-  if (frequency === undefined)
-    throw new StrataError(
-      "invalid_snapshot_schedule",
-      `snapshotMode "automatic" needs snapshotFrequency, a five-field cron expression such as "0 * * * *"`,
-    );
-  const fields = frequency.trim().split(/\s+/);
-  if (fields.length !== 5)
-    throw new StrataError(
-      "invalid_snapshot_schedule",
-      `Invalid snapshotFrequency ${q(frequency)}: give five fields (minute hour day-of-month month day-of-week), got ${fields.length}`,
-    );
+  if (mode === "manual" || frequency === undefined) return { frequency: null, keep: null };
+  const expression = cronFields(frequency).join(" ");
   try {
-    new Cron(fields.join(" "), { paused: true }).stop();
+    new Cron(expression, { paused: true }).stop();
   } catch (err) {
     throw new StrataError(
       "invalid_snapshot_schedule",
       `Invalid snapshotFrequency ${q(frequency)}: ${(err as Error).message}`,
     );
   }
-  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1 || keep > SNAPSHOT_KEEP_MAX))
-    throw new StrataError(
-      "invalid_snapshot_schedule",
-      `Invalid snapshotKeep ${q(keep)}: a whole number from 1 to ${SNAPSHOT_KEEP_MAX}`,
-    );
-  return { frequency: fields.join(" "), keep: keep ?? null };
+  return { frequency: expression, keep: keep ?? null };
 }
 
 /** A persistent sandbox's disk size in GB (10^9 bytes) → bytes, within the capacity limits. */

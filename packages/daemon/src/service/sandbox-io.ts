@@ -1,8 +1,10 @@
 import type { Readable } from "node:stream";
 import type { DirEntry, ExecRequest, ExecResult, FileStat } from "@strata/api";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 import { type AgentClient, AgentError, type AgentProcess } from "../runtime/agent/client.ts";
-import type { SandboxService } from "./sandboxes.ts";
+import { requireReady, sandboxNotFound } from "./refusals.ts";
+import type { LiveSandboxes } from "./sandbox-registry.ts";
 
 /** Environment every command starts with; the sandbox's and the request's env override it. */
 export const BASE_ENV: Record<string, string> = {
@@ -44,9 +46,30 @@ export interface StartOptions {
  * runs in the sandbox's namespaces as its user, so paths resolve inside the sandbox.
  */
 export class SandboxIo {
-  readonly #sandboxes: SandboxService;
-  constructor(sandboxes: SandboxService) {
-    this.#sandboxes = sandboxes;
+  readonly #store: Store;
+  readonly #live: LiveSandboxes;
+  constructor(deps: { store: Store; live: LiveSandboxes }) {
+    this.#store = deps.store;
+    this.#live = deps.live;
+  }
+
+  /** A ready sandbox's agent and environment; fails with the matching 4xx otherwise. */
+  #context(orgId: string, id: string): { agent: AgentClient; env: Record<string, string> } {
+    const sandbox = this.#store.sandboxes.find(orgId, id);
+    if (!sandbox) throw sandboxNotFound(id);
+    requireReady(sandbox, "run commands or touch files in");
+    const handle = this.#live.handle(sandbox.id);
+    if (!handle) throw new StrataError("sandbox_not_running", `Sandbox ${id} is not running`);
+    // The runtime's variables (where the trust store is) go below the sandbox's own.
+    return { agent: handle.agent, env: { ...handle.env, ...sandbox.env } };
+  }
+
+  /**
+   * The environment every command of a ready sandbox starts with, before its own: Strata's
+   * base, the runtime's (where the trust store is), then the sandbox's.
+   */
+  env(orgId: string, id: string): Record<string, string> {
+    return { ...BASE_ENV, ...this.#context(orgId, id).env };
   }
 
   /** Starts a process. A command that cannot start (missing, not executable) is an exit code, as in a shell. */
@@ -55,7 +78,7 @@ export class SandboxIo {
     id: string,
     options: StartOptions,
   ): Promise<AgentProcess | ExecResult> {
-    const ctx = this.#sandboxes.context(orgId, id);
+    const ctx = this.#context(orgId, id);
     const argv = commandArgv(options);
     const env = { ...BASE_ENV, ...ctx.env, ...(options.env ?? {}) };
     try {
@@ -166,7 +189,7 @@ export class SandboxIo {
   }
 
   #agent(orgId: string, id: string, _path: string): AgentClient {
-    return this.#sandboxes.context(orgId, id).agent;
+    return this.#context(orgId, id).agent;
   }
 
   async #fs<T>(

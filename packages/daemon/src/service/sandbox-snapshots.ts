@@ -1,40 +1,32 @@
-import type { DatabaseSync } from "node:sqlite";
 import type { ListQuery, SandboxSnapshotCreate, Snapshot } from "@strata/api";
-import { transaction } from "../db/database.ts";
 import type { Page } from "../db/page.ts";
-import type { SandboxRow } from "../db/sandboxes-repo.ts";
-import type { SlugsRepo } from "../db/slugs-repo.ts";
-import type { SnapshotRow, SnapshotsRepo } from "../db/snapshots-repo.ts";
+import type { SandboxRecord, SnapshotRecord } from "../db/records.ts";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
-import { newId } from "../lib/ids.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import type { EventLog } from "./events.ts";
-import type { OrgService } from "./org.ts";
-import type { SandboxService, SnapshotDefaults } from "./sandboxes.ts";
-import { claimSlug } from "./slugs.ts";
+import type { Quiesce } from "./quiesce.ts";
+import { requireReady, sandboxNotFound } from "./refusals.ts";
+import type { SnapshotWriter } from "./snapshot-writer.ts";
 import type { SnapshotService } from "./snapshots.ts";
 import { snapshotView } from "./views.ts";
 
 export interface SandboxSnapshotDeps {
-  db: DatabaseSync;
-  snapshots: SnapshotsRepo;
-  slugs: SlugsRepo;
+  store: Store;
+  writer: SnapshotWriter;
+  snapshots: SnapshotService;
+  quiesce: Quiesce;
   driver: StorageDriver;
-  sandboxes: SandboxService;
-  snapshotService: SnapshotService;
-  orgs: OrgService;
   events: EventLog;
   log: Logger;
 }
 
-const NAME_RE = /^[a-z0-9-]{1,40}$/;
-
 /**
  * Snapshots of running sandboxes. A request answers at once with a `creating` snapshot;
  * the copy runs in the background: dirty data is flushed while the sandbox runs, then its
- * processes are frozen for the instant of the btrfs snapshot and thawed. The snapshot ends
- * `ready` or `failed` with the reason, never silently. One snapshot per sandbox at a time.
+ * processes are frozen for the instant of the copy and thawed. The snapshot ends `ready`
+ * or `failed` with the reason, never silently. One snapshot per sandbox at a time.
  *
  * Also the target of automatic snapshots: `tick` takes one unless the sandbox is not ready
  * or a snapshot is in flight (skipped, with an event), then prunes beyond `snapshotKeep`.
@@ -49,15 +41,13 @@ export class SandboxSnapshotService {
   }
 
   create(orgId: string, sandboxId: string, input: SandboxSnapshotCreate): Snapshot {
-    validateName(input.name);
-    const sandbox = this.#d.sandboxes.find(orgId, sandboxId);
-    return this.#start(sandbox, input.name, false);
+    return this.#start(this.#find(orgId, sandboxId), input.name, false);
   }
 
   /** One sandbox's snapshots, oldest first. */
   async list(orgId: string, sandboxId: string, query: ListQuery): Promise<Page<Snapshot>> {
-    const sandbox = this.#d.sandboxes.find(orgId, sandboxId);
-    return this.#d.snapshotService.list(orgId, { ...query, sandbox: sandbox.id });
+    const sandbox = this.#find(orgId, sandboxId);
+    return this.#d.snapshots.list(orgId, { ...query, sandbox: sandbox.id });
   }
 
   /**
@@ -66,7 +56,7 @@ export class SandboxSnapshotService {
    */
   async tick(sandboxId: string): Promise<void> {
     const d = this.#d;
-    const sandbox = d.sandboxes.findAny(sandboxId);
+    const sandbox = d.store.sandboxes.byId(sandboxId);
     if (!sandbox) return;
     const about = { sandbox: sandbox.id };
     const name = automaticName(sandbox.id, new Date());
@@ -74,7 +64,7 @@ export class SandboxSnapshotService {
       this.#start(sandbox, name, true);
     } catch (err) {
       d.events.record(
-        sandbox.org_id,
+        sandbox.orgId,
         "snapshot.skipped",
         about,
         `Skipped the scheduled snapshot of ${sandbox.id}: ${(err as Error).message}`,
@@ -83,119 +73,98 @@ export class SandboxSnapshotService {
     }
     // The copy has only just begun: this event comes before its snapshot.ready.
     d.events.record(
-      sandbox.org_id,
+      sandbox.orgId,
       "snapshot.tick",
       about,
-      `Scheduled snapshot ${name} of ${sandbox.id} (${sandbox.snapshot_frequency})`,
+      `Scheduled snapshot ${name} of ${sandbox.id} (${sandbox.schedule?.frequency ?? "no schedule"})`,
     );
   }
 
-  /** Resolves once every copy in flight has settled (daemon shutdown). */
-  async settle(): Promise<void> {
+  /** Resolves once every copy in flight has finished (daemon shutdown). */
+  async drain(): Promise<void> {
     await Promise.allSettled([...this.#inFlight.values()]);
   }
 
-  #start(sandbox: SandboxRow, name: string, automatic: boolean): Snapshot {
+  #start(sandbox: SandboxRecord, name: string, automatic: boolean): Snapshot {
     const d = this.#d;
-    d.sandboxes.assertReady(sandbox, "snapshot");
+    requireReady(sandbox, "snapshot");
     if (this.#inFlight.has(sandbox.id))
       throw new StrataError(
         "snapshot_in_progress",
         `Cannot snapshot sandbox ${sandbox.id}: a snapshot of it is already being taken`,
       );
-    const now = new Date();
-    const defaults: SnapshotDefaults = { memory: sandbox.memory, cpus: sandbox.cpus };
-    const row: SnapshotRow = {
-      id: newId("snp"),
-      org_id: sandbox.org_id,
-      slug: name,
+    const snapshot = d.writer.begin({
+      orgId: sandbox.orgId,
+      name,
       region: sandbox.region,
-      status: "creating",
-      failure_reason: null,
-      volume_id: null,
-      volume_slug: null,
-      bootable: 1,
-      created_at: now.toISOString(),
-      kind: "sandbox",
-      sandbox_id: sandbox.id,
+      origin: { kind: "sandbox", sandboxId: sandbox.id },
+      bootable: true,
       template: sandbox.template,
-      defaults: JSON.stringify(defaults),
-      size_bytes: null,
-      automatic: automatic ? 1 : 0,
-      protected: 0,
-      expires_at: d.orgs.expiryFor(sandbox.org_id, now),
-      ready_at: null,
-    };
-    transaction(d.db, () => {
-      claimSlug(d.slugs, sandbox.org_id, name, row.id, "snapshot");
-      d.snapshots.insert(row);
+      defaults: { memory: sandbox.memory, cpus: sandbox.cpus },
+      automatic,
     });
-    const copy = this.#copy(sandbox, row).finally(() => this.#inFlight.delete(sandbox.id));
+    const copy = this.#copy(sandbox, snapshot).finally(() => this.#inFlight.delete(sandbox.id));
     this.#inFlight.set(sandbox.id, copy);
     // Nothing to measure yet: the answer does not wait for the filesystem's accounting.
-    return snapshotView(row, undefined);
+    return snapshotView(snapshot, undefined);
   }
 
-  async #copy(sandbox: SandboxRow, snap: SnapshotRow): Promise<void> {
+  async #copy(sandbox: SandboxRecord, draft: SnapshotRecord): Promise<void> {
     const d = this.#d;
-    const about = { sandbox: sandbox.id, snapshot: snap.id };
-    try {
-      const { frozenMs } = await d.sandboxes.whileFrozen(sandbox.id, (layer) =>
-        d.driver.snapshot(layer, snap.id),
-      );
-      // Ready (restorable) now; the size comes from the filesystem's accounting, which costs
-      // a transaction commit, so it is recorded just after.
-      d.snapshots.settle(snap.id, { status: "ready", sizeBytes: null }, new Date().toISOString());
-      const sizeBytes = (await d.driver.usage()).get(snap.id)?.referencedBytes ?? 0;
-      d.snapshots.setSize(snap.id, sizeBytes);
+    const about = { sandbox: sandbox.id, snapshot: draft.id };
+    let frozenMs = 0;
+    const snapshot = await d.writer.complete(
+      draft,
+      async (layer) => {
+        ({ frozenMs } = await d.quiesce.sandbox(sandbox.id, (root) =>
+          d.driver.snapshot(root, layer),
+        ));
+      },
+      { onFailure: "record", what: `Cannot snapshot sandbox ${sandbox.id}` },
+    );
+    if (snapshot.status === "failed") {
       d.events.record(
-        snap.org_id,
-        "snapshot.ready",
-        about,
-        `Snapshot ${snap.slug} of ${sandbox.id} is ready (${sizeBytes} bytes; processes frozen ${frozenMs.toFixed(1)} ms)`,
-      );
-    } catch (err) {
-      await d.driver.remove(snap.id).catch(() => {});
-      const reason = (err as Error).message;
-      d.snapshots.settle(snap.id, { status: "failed", reason }, new Date().toISOString());
-      d.events.record(
-        snap.org_id,
+        snapshot.orgId,
         "snapshot.failed",
         about,
-        `Snapshot ${snap.slug} of ${sandbox.id} failed: ${reason}`,
+        `Snapshot ${snapshot.slug} of ${sandbox.id} failed: ${snapshot.failureReason}`,
       );
       return;
     }
-    if (snap.automatic === 1) await this.#prune(sandbox.id);
+    d.events.record(
+      snapshot.orgId,
+      "snapshot.ready",
+      about,
+      `Snapshot ${snapshot.slug} of ${sandbox.id} is ready (${snapshot.sizeBytes} bytes; processes frozen ${frozenMs.toFixed(1)} ms)`,
+    );
+    if (snapshot.automatic) await this.#prune(sandbox.id);
   }
 
   /** Deletes the sandbox's automatic snapshots beyond its `snapshotKeep`, oldest first. */
   async #prune(sandboxId: string): Promise<void> {
     const d = this.#d;
-    const sandbox = d.sandboxes.findAny(sandboxId);
-    if (sandbox?.snapshot_keep == null) return;
-    for (const old of d.snapshots.automaticOf(sandboxId).slice(sandbox.snapshot_keep)) {
+    const keep = d.store.sandboxes.byId(sandboxId)?.schedule?.keep;
+    if (keep == null) return;
+    for (const old of d.store.snapshots.automaticOf(sandboxId).slice(keep)) {
       try {
-        await d.snapshotService.delete(old.org_id, old.id);
+        await d.snapshots.delete(old.orgId, old.id);
         d.events.record(
-          old.org_id,
+          old.orgId,
           "snapshot.pruned",
           { sandbox: sandboxId, snapshot: old.id },
-          `Deleted automatic snapshot ${old.slug}: ${sandboxId} keeps its newest ${sandbox.snapshot_keep}`,
+          `Deleted automatic snapshot ${old.slug}: ${sandboxId} keeps its newest ${keep}`,
         );
       } catch (err) {
         d.log.warn({ err, snapshot: old.id }, "Could not prune an automatic snapshot");
       }
     }
   }
-}
 
-export function validateName(name: string): void {
-  if (!NAME_RE.test(name))
-    throw new StrataError(
-      "invalid_snapshot_name",
-      `Invalid snapshot name ${q(name)}: 1–40 characters of lowercase letters, digits and hyphens`,
-    );
+  #find(orgId: string, sandboxId: string): SandboxRecord {
+    const sandbox = this.#d.store.sandboxes.find(orgId, sandboxId);
+    if (!sandbox) throw sandboxNotFound(sandboxId);
+    return sandbox;
+  }
 }
 
 /** `auto-<sandbox id without sbx_>-<UTC yyyymmddhhmmss>`: 40 characters, unique per second. */

@@ -1,21 +1,22 @@
 import type { DiffSide, SnapshotDiff, SnapshotDiffQuery } from "@strata/api";
-import type { SnapshotRow, SnapshotsRepo } from "../db/snapshots-repo.ts";
-import type { VolumesRepo } from "../db/volumes-repo.ts";
+import type { SnapshotRecord } from "../db/records.ts";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
+import type { Quiesce } from "./quiesce.ts";
+import { requireVolumeReady, snapshotNotFound } from "./refusals.ts";
 import { storageStep } from "./storage-errors.ts";
 
 export interface SnapshotDiffDeps {
-  snapshots: SnapshotsRepo;
-  volumes: VolumesRepo;
+  store: Store;
   driver: StorageDriver;
   locks: KeyedLock;
   log: Logger;
-  /** Holds a volume's writes still for the instant of a copy (see SnapshotServiceDeps). */
-  quiesce?: (volumeId: string) => Promise<AsyncDisposable>;
+  /** Holds a volume's writes still for the instant of its copy. */
+  quiesce: Pick<Quiesce, "volume">;
 }
 
 /**
@@ -33,8 +34,8 @@ export class SnapshotDiffService {
   async diff(orgId: string, idOrSlug: string, query: SnapshotDiffQuery): Promise<SnapshotDiff> {
     const d = this.#d;
     const base = this.#readySnapshot(orgId, idOrSlug, idOrSlug);
-    const other = d.snapshots.find(orgId, query.to);
-    const volume = other ? undefined : d.volumes.find(orgId, query.to);
+    const other = d.store.snapshots.find(orgId, query.to);
+    const volume = other ? undefined : d.store.volumes.find(orgId, query.to);
     if (!other && !volume) {
       throw new StrataError(
         "diff_target_not_found",
@@ -57,19 +58,15 @@ export class SnapshotDiffService {
       layer = newId("dif");
       target = { kind: "volume", id: volume.id, slug: volume.slug };
       using _volume = await d.locks.acquire(volume.id);
-      const row = d.volumes.byId(volume.id);
-      if (!row || row.deleted_at !== null)
+      const row = d.store.volumes.byId(volume.id);
+      if (!row || row.deletedAt !== null)
         throw new StrataError(
           "diff_target_not_found",
           `Volume ${q(query.to)} was deleted meanwhile`,
         );
-      if (row.status !== "ready")
-        throw new StrataError(
-          "volume_not_ready",
-          `Cannot compare with volume ${q(row.slug)}: it is ${row.status}`,
-        );
+      requireVolumeReady(row, "compare with");
       {
-        await using _still = d.quiesce ? await d.quiesce(volume.id) : undefined;
+        await using _still = await d.quiesce.volume(volume.id);
         await storageStep(`Cannot compare with volume ${q(row.slug)}`, () =>
           d.driver.snapshot(volume.id, layer),
         );
@@ -93,9 +90,9 @@ export class SnapshotDiffService {
     return { base: { kind: "snapshot", id: base.id, slug: base.slug }, target, ...changes };
   }
 
-  #readySnapshot(orgId: string, idOrSlug: string, shown: string): SnapshotRow {
-    const s = this.#d.snapshots.find(orgId, idOrSlug);
-    if (!s) throw new StrataError("snapshot_not_found", `Snapshot ${q(shown)} not found`);
+  #readySnapshot(orgId: string, idOrSlug: string, shown: string): SnapshotRecord {
+    const s = this.#d.store.snapshots.find(orgId, idOrSlug);
+    if (!s) throw snapshotNotFound(shown);
     if (s.status !== "ready") {
       throw new StrataError(
         "snapshot_not_ready",

@@ -2,17 +2,19 @@ import { constants } from "node:fs";
 import { open, readdir, readlink } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { DirEntry, FileStat } from "@strata/api";
-import type { SnapshotRow, SnapshotsRepo } from "../db/snapshots-repo.ts";
+import type { SnapshotRecord } from "../db/records.ts";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 import { type ConfinedPath, ConfinedPathError, resolveConfined } from "../lib/confined-path.ts";
 import { SANDBOX_ID_BASE, SANDBOX_ID_COUNT } from "../runtime/oci-spec.ts";
 import { LayerNotFoundError, type StorageDriver } from "../storage/driver.ts";
+import { snapshotNotFound } from "./refusals.ts";
 
 /** The id a sandbox sees for a host id outside its user namespace's map (the kernel's overflow id). */
 const OVERFLOW_ID = 65_534;
 
 export interface SnapshotFilesDeps {
-  snapshots: SnapshotsRepo;
+  store: Store;
   driver: StorageDriver;
 }
 
@@ -101,15 +103,15 @@ export class SnapshotFiles {
     idOrSlug: string,
     path: string,
     followFinal: boolean,
-  ): Promise<{ snapshot: SnapshotRow; entry: ConfinedPath }> {
+  ): Promise<{ snapshot: SnapshotRecord; entry: ConfinedPath }> {
     if (!path.startsWith("/") || path.includes("\0")) {
       throw new StrataError(
         "invalid_request",
         `Invalid path ${q(path)}: give an absolute path inside the snapshot`,
       );
     }
-    const snapshot = this.#d.snapshots.find(orgId, idOrSlug);
-    if (!snapshot) throw new StrataError("snapshot_not_found", `Snapshot ${q(idOrSlug)} not found`);
+    const snapshot = this.#d.store.snapshots.find(orgId, idOrSlug);
+    if (!snapshot) throw snapshotNotFound(idOrSlug);
     if (snapshot.status !== "ready") {
       throw new StrataError(
         "snapshot_not_ready",
@@ -117,7 +119,7 @@ export class SnapshotFiles {
       );
     }
     try {
-      const root = await this.#d.driver.pathOf(snapshot.id);
+      const root = await this.#d.driver.livePath(snapshot.id);
       return { snapshot, entry: await resolveConfined(root, path, { followFinal }) };
     } catch (err) {
       if (err instanceof LayerNotFoundError)

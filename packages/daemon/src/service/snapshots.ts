@@ -1,47 +1,37 @@
-import type { DatabaseSync } from "node:sqlite";
 import type { Snapshot, SnapshotCreate, SnapshotListQuery, SnapshotUpdate } from "@strata/api";
-import { transaction } from "../db/database.ts";
 import type { Page } from "../db/page.ts";
-import type { SlugsRepo } from "../db/slugs-repo.ts";
-import type { SnapshotRow, SnapshotsRepo } from "../db/snapshots-repo.ts";
-import type { VolumesRepo } from "../db/volumes-repo.ts";
+import type { SnapshotRecord } from "../db/records.ts";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
-import { newId } from "../lib/ids.ts";
 import type { InFlight } from "../lib/in-flight.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import type { EventLog } from "./events.ts";
-import type { OrgService } from "./org.ts";
-import { claimSlug } from "./slugs.ts";
-import { storageStep } from "./storage-errors.ts";
-import { validateSlug } from "./validate.ts";
+
+import type { Quiesce } from "./quiesce.ts";
+import { requireVolumeReady, snapshotNotFound, volumeNotFound } from "./refusals.ts";
+import type { SnapshotWriter } from "./snapshot-writer.ts";
 import { snapshotView } from "./views.ts";
 
 export interface SnapshotServiceDeps {
-  db: DatabaseSync;
-  snapshots: SnapshotsRepo;
-  volumes: VolumesRepo;
-  slugs: SlugsRepo;
+  store: Store;
+  writer: SnapshotWriter;
   driver: StorageDriver;
+  quiesce: Quiesce;
   locks: KeyedLock;
-  log: Logger;
-  orgs: OrgService;
   events: EventLog;
-  /** Restores (sandbox roots being copied from a snapshot) in flight: a delete waits for them. */
-  restores: InFlight;
-  /**
-   * Holds writes to a volume still for the instant of a snapshot (the sandbox runtime
-   * freezes the cgroup of the sandbox using it); resolves with the thaw. Absent: no-op.
-   */
-  quiesce?: (volumeId: string) => Promise<AsyncDisposable>;
+  log: Logger;
+  /** Copies of snapshots in flight (sandbox roots being cloned): a delete waits for them. */
+  snapshotCopies: InFlight;
 }
 
 /**
- * Read-only snapshots, taken in O(1) and usable as the base of any number of volumes and
- * sandboxes: of volumes here, of running sandboxes in `SandboxSnapshotService`. Every
- * snapshot has an expiry from its organisation's retention (or none), enforced by `reap`;
- * protected snapshots are kept by both the reaper and DELETE.
+ * Snapshots of every kind: read-only layers, taken in O(1), that any number of volumes
+ * and sandboxes start from. Made by `SnapshotWriter` (of volumes here, of running sandboxes
+ * in `SandboxSnapshotService`); read, protected, expired and deleted here. Every snapshot
+ * has an expiry from its organisation's retention (or none), enforced by `reap`; protected
+ * snapshots are kept by both the reaper and DELETE.
  */
 export class SnapshotService {
   readonly #d: SnapshotServiceDeps;
@@ -50,81 +40,43 @@ export class SnapshotService {
     this.#d = deps;
   }
 
-  /** Snapshots a volume. Works while the volume is in use: the volume is held still only for the copy. */
+  /** Snapshots a volume; works while a sandbox uses it (held still only for the copy). Answers once ready. */
   async createFromVolume(
     orgId: string,
     volumeIdOrSlug: string,
     input: SnapshotCreate,
   ): Promise<Snapshot> {
     const d = this.#d;
-    validateSlug(input.slug);
-    const volume = d.volumes.find(orgId, volumeIdOrSlug);
-    if (!volume)
-      throw new StrataError(
-        "volume_not_found",
-        `Cannot snapshot volume ${q(volumeIdOrSlug)}: no volume has that id or slug`,
-      );
-    using _lock = await d.locks.acquire(volume.id);
-    const current = d.volumes.byId(volume.id);
-    if (!current || current.deleted_at !== null) {
+    const found = d.store.volumes.find(orgId, volumeIdOrSlug);
+    if (!found) throw volumeNotFound(volumeIdOrSlug, "snapshot");
+    using _lock = await d.locks.acquire(found.id);
+    const volume = d.store.volumes.byId(found.id);
+    if (!volume || volume.deletedAt !== null)
       throw new StrataError(
         "volume_not_found",
         `Cannot snapshot volume ${q(volumeIdOrSlug)}: it was deleted meanwhile`,
       );
-    }
-    if (current.status !== "ready") {
-      throw new StrataError(
-        "volume_not_ready",
-        `Cannot snapshot volume ${q(current.slug)}: it is ${current.status}`,
-      );
-    }
-    const row: SnapshotRow = {
-      id: newId("snp"),
-      org_id: orgId,
-      slug: input.slug,
-      region: current.region,
-      status: "creating",
-      failure_reason: null,
-      volume_id: current.id,
-      volume_slug: current.slug,
-      bootable: current.bootable,
-      created_at: new Date().toISOString(),
-      kind: "volume",
-      sandbox_id: null,
-      template: null,
-      defaults: null,
-      size_bytes: null,
-      automatic: 0,
-      protected: 0,
-      expires_at: d.orgs.expiryFor(orgId),
-      ready_at: null,
-    };
-    await using stack = new AsyncDisposableStack();
-    transaction(d.db, () => {
-      claimSlug(d.slugs, orgId, row.slug, row.id, "snapshot");
-      d.snapshots.insert(row);
+    requireVolumeReady(volume, "snapshot");
+    const draft = d.writer.begin({
+      orgId,
+      name: input.slug,
+      region: volume.region,
+      origin: { kind: "volume", volumeId: volume.id, volumeSlug: volume.slug },
+      bootable: volume.bootable,
     });
-    stack.defer(() => {
-      transaction(d.db, () => {
-        d.slugs.release(row.id);
-        d.snapshots.remove(row.id);
-      });
-    });
-    {
-      await using _still = d.quiesce ? await d.quiesce(current.id) : undefined;
-      await storageStep(`Cannot snapshot volume ${q(current.slug)}`, () =>
-        d.driver.snapshot(current.id, row.id),
-      );
-    }
-    stack.defer(() => d.driver.remove(row.id));
-    const sizeBytes = (await d.driver.usage()).get(row.id)?.referencedBytes ?? 0;
-    d.snapshots.settle(row.id, { status: "ready", sizeBytes }, new Date().toISOString());
-    stack.move();
-    d.log.info(
-      { snapshot: row.id, volume: current.id },
-      `Snapshot ${row.slug} of volume ${current.slug} is ready`,
+    const snapshot = await d.writer.complete(
+      draft,
+      async (layer) => {
+        await using _still = await d.quiesce.volume(volume.id);
+        await d.driver.snapshot(volume.id, layer);
+      },
+      { onFailure: "forget", what: `Cannot snapshot volume ${q(volume.slug)}` },
     );
-    return this.get(orgId, row.id);
+    d.log.info(
+      { snapshot: snapshot.id, volume: volume.id },
+      `Snapshot ${snapshot.slug} of volume ${volume.slug} is ready`,
+    );
+    return this.view(snapshot.id);
   }
 
   async get(orgId: string, idOrSlug: string): Promise<Snapshot> {
@@ -133,28 +85,20 @@ export class SnapshotService {
 
   /** The API view of a snapshot by id. */
   async view(id: string): Promise<Snapshot> {
-    const row = this.#d.snapshots.byId(id);
-    if (!row) throw new StrataError("snapshot_not_found", `Snapshot ${q(id)} not found`);
-    // Only a ready snapshot has data to measure; polling one being created stays cheap.
-    const usage = row.status === "ready" ? (await this.#d.driver.usage()).get(row.id) : undefined;
-    return snapshotView(row, usage);
+    const snapshot = this.#d.store.snapshots.byId(id);
+    if (!snapshot) throw snapshotNotFound(id);
+    return (await this.#views([snapshot]))[0]!;
   }
 
   async list(orgId: string, query: SnapshotListQuery): Promise<Page<Snapshot>> {
-    const page = this.#d.snapshots.list(orgId, {
+    const page = this.#d.store.snapshots.list(orgId, {
       limit: query.limit,
       cursor: query.cursor,
       search: query.search,
       kind: query.kind,
       sandboxId: query.sandbox,
     });
-    const usage = page.items.some((r) => r.status === "ready")
-      ? await this.#d.driver.usage()
-      : new Map();
-    return {
-      items: page.items.map((r) => snapshotView(r, usage.get(r.id))),
-      nextCursor: page.nextCursor,
-    };
+    return { items: await this.#views(page.items), nextCursor: page.nextCursor };
   }
 
   /** Protects or unprotects a snapshot, or changes its expiry. */
@@ -162,86 +106,95 @@ export class SnapshotService {
     const d = this.#d;
     const found = this.#find(orgId, idOrSlug);
     using _lock = await d.locks.acquire(found.id);
-    if (!d.snapshots.byId(found.id))
-      throw new StrataError("snapshot_not_found", `Snapshot ${q(idOrSlug)} not found`);
-    d.snapshots.update(found.id, {
+    if (!d.store.snapshots.byId(found.id)) throw snapshotNotFound(idOrSlug);
+    d.store.snapshots.update(found.id, {
       ...(input.protected === undefined ? {} : { protected: input.protected }),
       ...(input.expiresAt === undefined
         ? {}
-        : { expiresAt: input.expiresAt === null ? null : new Date(input.expiresAt).toISOString() }),
+        : { expiresAt: input.expiresAt === null ? null : new Date(input.expiresAt) }),
     });
     return this.view(found.id);
   }
 
   /**
    * Deletes a snapshot for good. Volumes and sandboxes made from it are independent copies
-   * and keep working; restores copying it right now finish first. A protected snapshot, or
-   * one still being created, is refused.
+   * and keep working; copies of it in flight finish first. A protected snapshot, or one
+   * still being created, is refused.
    */
   async delete(orgId: string, idOrSlug: string): Promise<void> {
     const d = this.#d;
     const found = this.#find(orgId, idOrSlug);
     using _lock = await d.locks.acquire(found.id);
-    const row = d.snapshots.byId(found.id);
-    if (!row) throw new StrataError("snapshot_not_found", `Snapshot ${q(idOrSlug)} not found`);
-    if (row.protected === 1)
+    const snapshot = d.store.snapshots.byId(found.id);
+    if (!snapshot) throw snapshotNotFound(idOrSlug);
+    if (snapshot.protected)
       throw new StrataError(
         "snapshot_protected",
-        `Cannot delete snapshot ${q(row.slug)}: it is protected; unprotect it first`,
+        `Cannot delete snapshot ${q(snapshot.slug)}: it is protected; unprotect it first`,
       );
-    if (row.status === "creating")
+    if (snapshot.status === "creating")
       throw new StrataError(
         "snapshot_not_ready",
-        `Cannot delete snapshot ${q(row.slug)}: it is still being created`,
+        `Cannot delete snapshot ${q(snapshot.slug)}: it is still being created`,
       );
-    await this.#remove(row);
-    d.log.info({ snapshot: row.id }, `Deleted snapshot ${row.slug}`);
+    await this.#remove(snapshot);
+    d.log.info({ snapshot: snapshot.id }, `Deleted snapshot ${snapshot.slug}`);
   }
 
   /**
-   * Deletes every expired, unprotected snapshot (the reaper's pass). Restoring a snapshot
-   * does not extend its expiry. Returns the ids deleted.
+   * Deletes every expired, unprotected snapshot (the reaper's pass). Booting from a
+   * snapshot does not extend its expiry. Returns the ids deleted.
    */
   async reap(now = new Date()): Promise<string[]> {
     const d = this.#d;
     const reaped: string[] = [];
-    for (const candidate of d.snapshots.expired(now.toISOString(), 500)) {
+    for (const candidate of d.store.snapshots.expired(now, 500)) {
       using _lock = await d.locks.acquire(candidate.id);
-      const row = d.snapshots.byId(candidate.id);
+      const snapshot = d.store.snapshots.byId(candidate.id);
       // Protected, extended or deleted since the query: leave it.
       if (
-        !row ||
-        row.protected === 1 ||
-        row.expires_at === null ||
-        row.expires_at > now.toISOString()
+        !snapshot ||
+        snapshot.protected ||
+        snapshot.expiresAt === null ||
+        snapshot.expiresAt > now
       )
         continue;
-      await this.#remove(row);
-      reaped.push(row.id);
+      await this.#remove(snapshot);
+      reaped.push(snapshot.id);
       d.events.record(
-        row.org_id,
+        snapshot.orgId,
         "snapshot.expired",
-        { snapshot: row.id, sandbox: row.sandbox_id },
-        `Deleted snapshot ${row.slug}: it expired at ${row.expires_at}`,
+        {
+          snapshot: snapshot.id,
+          sandbox: snapshot.origin.kind === "sandbox" ? snapshot.origin.sandboxId : null,
+        },
+        `Deleted snapshot ${snapshot.slug}: it expired at ${snapshot.expiresAt.toISOString()}`,
       );
     }
     return reaped;
   }
 
-  /** Forgets the record at once (new restores fail), waits for restores in flight, drops the data. */
-  async #remove(row: SnapshotRow): Promise<void> {
+  /** Forgets the record at once (new copies fail), waits for copies in flight, drops the data. */
+  async #remove(snapshot: SnapshotRecord): Promise<void> {
     const d = this.#d;
-    transaction(d.db, () => {
-      d.slugs.release(row.id);
-      d.snapshots.remove(row.id);
+    d.store.transaction(() => {
+      d.store.names.release(snapshot.id);
+      d.store.snapshots.remove(snapshot.id);
     });
-    await d.restores.drain(row.id);
-    await d.driver.remove(row.id);
+    await d.snapshotCopies.drain(snapshot.id);
+    await d.driver.remove(snapshot.id);
   }
 
-  #find(orgId: string, idOrSlug: string): SnapshotRow {
-    const row = this.#d.snapshots.find(orgId, idOrSlug);
-    if (!row) throw new StrataError("snapshot_not_found", `Snapshot ${q(idOrSlug)} not found`);
-    return row;
+  /** Views of snapshots; only ready ones have data whose usage is worth reading. */
+  async #views(snapshots: SnapshotRecord[]): Promise<Snapshot[]> {
+    const ready = snapshots.filter((s) => s.status === "ready").map((s) => s.id);
+    const usage = await this.#d.driver.usage(ready);
+    return snapshots.map((s) => snapshotView(s, usage.get(s.id)));
+  }
+
+  #find(orgId: string, idOrSlug: string): SnapshotRecord {
+    const snapshot = this.#d.store.snapshots.find(orgId, idOrSlug);
+    if (!snapshot) throw snapshotNotFound(idOrSlug);
+    return snapshot;
   }
 }

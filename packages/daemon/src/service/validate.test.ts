@@ -1,27 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { StrataError } from "../errors.ts";
-import { parseCapacity, validateRegion, validateSlug } from "./validate.ts";
+import { enforce, parseCapacity, validateRegion } from "./validate.ts";
 
 const limits = { minBytes: 300_000_000, maxBytes: 20_000_000_000 };
-
-test("validateSlug() accepts 2–32 chars of [a-z0-9-] without edge hyphens", () => {
-  for (const ok of ["ab", "my-toolchain", "a1", "x".repeat(32), "a-b-c", "abc--d"])
-    validateSlug(ok);
-});
-
-test("validateSlug() fails with invalid_slug naming the bad value", () => {
-  for (const bad of ["a", "x".repeat(33), "-ab", "ab-", "Ab", "a_b", "a b", "ab--cd", "", "ünï"]) {
-    assert.throws(
-      () => validateSlug(bad),
-      (e: unknown) =>
-        e instanceof StrataError &&
-        e.code === "invalid_slug" &&
-        e.message.includes(JSON.stringify(bad)),
-      bad,
-    );
-  }
-});
 
 test("parseCapacity() accepts bytes and size strings within the limits", () => {
   assert.equal(parseCapacity("300MB", limits), 300_000_000);
@@ -31,10 +13,18 @@ test("parseCapacity() accepts bytes and size strings within the limits", () => {
 });
 
 test("parseCapacity() fails with invalid_capacity outside the limits or for garbage", () => {
-  for (const bad of ["299MB", "21GB", "lots", -5, 1.5, "10 parsecs"]) {
+  for (const [bad, why] of [
+    ["299MB", /"299MB": it must be between 300 MB and 20 GB/],
+    ["21GB", /between 300 MB and 20 GB/],
+    ["lots", /"lots": give a whole number of bytes/],
+    [-5, /-5: give a whole number/],
+    [1.5, /1\.5: give a whole number/],
+    ["10 parsecs", /"10 parsecs"/],
+  ] as const) {
     assert.throws(
       () => parseCapacity(bad, limits),
-      (e: unknown) => e instanceof StrataError && e.code === "invalid_capacity",
+      (e: unknown) =>
+        e instanceof StrataError && e.code === "invalid_capacity" && why.test(e.message),
       String(bad),
     );
   }
@@ -45,5 +35,17 @@ test("validateRegion() names the served regions when the region is unknown", () 
   assert.throws(
     () => validateRegion("ord", ["local"]),
     /Unknown region "ord": this daemon serves "local"/,
+  );
+});
+
+test("enforce() throws a broken rule as a StrataError with the rule's code and message", () => {
+  enforce(undefined);
+  assert.throws(
+    () => enforce({ code: "invalid_port", message: "Invalid port 0: 1–65535" }),
+    (e: unknown) =>
+      e instanceof StrataError &&
+      e.code === "invalid_port" &&
+      e.kind === "InvalidArgument" &&
+      e.message === "Invalid port 0: 1–65535",
   );
 });

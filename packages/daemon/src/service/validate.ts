@@ -1,13 +1,13 @@
-import { formatSize, parseSize, SLUG_RULES } from "@strata/api";
+import { checkCapacity, formatSize, parseSize, type RuleFailure } from "@strata/api";
 import { q, StrataError } from "../errors.ts";
 
-const SLUG_RE = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
-
-/** Checks a volume or snapshot slug against the documented rules. */
-export function validateSlug(slug: string): void {
-  if (slug.length < 2 || !SLUG_RE.test(slug) || slug.slice(2, 4) === "--") {
-    throw new StrataError("invalid_slug", `Invalid slug ${q(slug)}: a slug is ${SLUG_RULES}`);
-  }
+/**
+ * Throws a broken rule of `@strata/api/rules` as the StrataError the API answers with.
+ * The schemas apply the rules to every request; services call this only where they parse
+ * a value the rule guards, so that they stay total for callers that bypass HTTP.
+ */
+export function enforce(failure: RuleFailure | undefined): void {
+  if (failure) throw new StrataError(failure.code, failure.message);
 }
 
 export interface CapacityLimits {
@@ -17,13 +17,8 @@ export interface CapacityLimits {
 
 /** Parses a capacity (bytes or a size string) and checks it against the daemon's limits. */
 export function parseCapacity(input: number | string, limits: CapacityLimits): number {
-  const bytes = parseSize(input);
-  if (bytes === undefined) {
-    throw new StrataError(
-      "invalid_capacity",
-      `Invalid capacity ${q(input)}: give a whole number of bytes or a size such as "10GB" or "512MiB"`,
-    );
-  }
+  enforce(checkCapacity(input));
+  const bytes = parseSize(input)!;
   if (bytes < limits.minBytes || bytes > limits.maxBytes) {
     throw new StrataError(
       "invalid_capacity",

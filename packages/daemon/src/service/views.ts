@@ -1,63 +1,98 @@
-import type { SandboxRoot, Snapshot, Volume } from "@strata/api";
-import type { SnapshotRow } from "../db/snapshots-repo.ts";
-import type { VolumeRow } from "../db/volumes-repo.ts";
+/** The API's view of each record (what `/v1` answers), computed from records alone. */
+import type { Sandbox, Snapshot, Volume } from "@strata/api";
+import type { SandboxRecord, SnapshotRecord, VolumeRecord } from "../db/records.ts";
 import type { LayerUsage } from "../storage/driver.ts";
 
 const NO_USAGE: LayerUsage = { referencedBytes: 0, exclusiveBytes: 0 };
 
-export function volumeView(row: VolumeRow, usage: LayerUsage | undefined): Volume {
+export function volumeView(v: VolumeRecord, usage: LayerUsage | undefined): Volume {
   const u = usage ?? NO_USAGE;
   return {
-    id: row.id,
-    slug: row.slug,
-    region: row.region,
-    status: row.status,
-    failureReason: row.failure_reason,
-    capacity: row.capacity,
+    id: v.id,
+    slug: v.slug,
+    region: v.region,
+    status: v.status,
+    failureReason: v.failureReason,
+    capacity: v.capacity,
     usedBytes: u.referencedBytes,
     estimatedAllocatedSize: u.exclusiveBytes,
     estimatedFlattenedSize: u.referencedBytes,
-    bootable: row.bootable === 1,
+    bootable: v.bootable,
     base:
-      row.base_image !== null
-        ? { kind: "image", image: row.base_image }
-        : row.base_snapshot_id !== null
-          ? {
-              kind: "snapshot",
-              snapshot: { id: row.base_snapshot_id, slug: row.base_snapshot_slug ?? "" },
-            }
-          : null,
-    attachedTo: row.attached_to,
-    createdAt: row.created_at,
+      v.base === null
+        ? null
+        : v.base.kind === "image"
+          ? { kind: "image", image: v.base.image }
+          : { kind: "snapshot", snapshot: { id: v.base.id, slug: v.base.slug } },
+    attachedTo: v.attachedTo,
+    createdAt: v.createdAt.toISOString(),
   };
 }
 
-export function snapshotView(row: SnapshotRow, usage: LayerUsage | undefined): Snapshot {
+export function snapshotView(s: SnapshotRecord, usage: LayerUsage | undefined): Snapshot {
   const u = usage ?? NO_USAGE;
+  const volume =
+    s.origin.kind === "volume" ? { id: s.origin.volumeId, slug: s.origin.volumeSlug } : null;
   return {
-    id: row.id,
-    slug: row.slug,
-    region: row.region,
-    status: row.status,
-    failureReason: row.failure_reason,
-    volume: row.volume_id ? { id: row.volume_id, slug: row.volume_slug ?? "" } : null,
+    id: s.id,
+    slug: s.slug,
+    region: s.region,
+    status: s.status,
+    failureReason: s.failureReason,
+    volume,
     allocatedSize: u.exclusiveBytes,
     flattenedSize: u.referencedBytes,
-    bootable: row.bootable === 1,
-    createdAt: row.created_at,
-    kind: row.kind,
+    bootable: s.bootable,
+    createdAt: s.createdAt.toISOString(),
+    kind: s.kind,
     source:
-      row.kind === "sandbox"
-        ? { kind: "sandbox", sandbox: row.sandbox_id ?? "" }
-        : {
-            kind: "volume",
-            volume: row.volume_id ? { id: row.volume_id, slug: row.volume_slug ?? "" } : null,
-          },
-    template: row.template === null ? null : (JSON.parse(row.template) as SandboxRoot),
-    sizeBytes: row.size_bytes,
-    automatic: row.automatic === 1,
-    protected: row.protected === 1,
-    expiresAt: row.expires_at,
-    settledAt: row.ready_at,
+      s.origin.kind === "sandbox"
+        ? { kind: "sandbox", sandbox: s.origin.sandboxId }
+        : { kind: "volume", volume },
+    template: s.template,
+    sizeBytes: s.sizeBytes,
+    automatic: s.automatic,
+    protected: s.protected,
+    expiresAt: s.expiresAt?.toISOString() ?? null,
+    settledAt: s.settledAt?.toISOString() ?? null,
+  };
+}
+
+export function sandboxView(
+  s: SandboxRecord,
+  portUrl: (sandboxId: string, port: number) => string,
+): Sandbox {
+  return {
+    id: s.id,
+    region: s.region,
+    status: s.status,
+    stopReason: s.stopReason,
+    root:
+      s.root.kind === "volume"
+        ? { kind: "volume", volume: { id: s.root.volumeId, slug: s.root.volumeSlug } }
+        : s.root.kind === "snapshot"
+          ? { kind: "snapshot", snapshot: { id: s.root.snapshotId, slug: s.root.snapshotSlug } }
+          : { kind: "image", image: s.root.image },
+    volumes: s.mounts.map((m) => ({
+      path: m.path,
+      volume: { id: m.volumeId, slug: m.volumeSlug },
+    })),
+    labels: s.labels,
+    memory: s.memory,
+    cpus: s.cpus,
+    runtime: s.runtime,
+    port: s.port,
+    url: s.port !== null && s.status !== "stopped" ? portUrl(s.id, s.port) : null,
+    allowNet: s.allowNet,
+    createdAt: s.createdAt.toISOString(),
+    stoppedAt: s.stoppedAt?.toISOString() ?? null,
+    expiresAt: s.expiresAt?.toISOString() ?? null,
+    template: s.template,
+    persistent: s.persistent,
+    diskBytes: s.diskBytes,
+    startable: s.persistent && s.status === "stopped" && s.retained,
+    snapshotMode: s.schedule === null ? "manual" : "automatic",
+    snapshotFrequency: s.schedule?.frequency ?? null,
+    snapshotKeep: s.schedule?.keep ?? null,
   };
 }

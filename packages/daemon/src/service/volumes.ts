@@ -1,4 +1,3 @@
-import type { DatabaseSync } from "node:sqlite";
 import {
   formatSize,
   type ListQuery,
@@ -6,11 +5,9 @@ import {
   type VolumeCreate,
   type VolumeRestore,
 } from "@strata/api";
-import { transaction } from "../db/database.ts";
 import type { Page } from "../db/page.ts";
-import type { SlugsRepo } from "../db/slugs-repo.ts";
-import type { SnapshotsRepo } from "../db/snapshots-repo.ts";
-import type { VolumeRow, VolumesRepo } from "../db/volumes-repo.ts";
+import type { VolumeRecord } from "../db/records.ts";
+import type { Store } from "../db/store.ts";
 import { q, StrataError } from "../errors.ts";
 import { newId } from "../lib/ids.ts";
 import type { KeyedLock } from "../lib/keyed-lock.ts";
@@ -18,16 +15,15 @@ import type { Logger } from "../lib/logger.ts";
 import { SANDBOX_ID_BASE } from "../runtime/oci-spec.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import { ImageService } from "./images.ts";
-import { claimSlug } from "./slugs.ts";
+import { sizeOf } from "./layers.ts";
+import { claimName } from "./names.ts";
+import { requireSnapshotReady, snapshotNotFound, volumeBusy, volumeNotFound } from "./refusals.ts";
 import { storageStep } from "./storage-errors.ts";
-import { type CapacityLimits, parseCapacity, validateRegion, validateSlug } from "./validate.ts";
+import { type CapacityLimits, parseCapacity, validateRegion } from "./validate.ts";
 import { volumeView } from "./views.ts";
 
 export interface VolumeServiceDeps {
-  db: DatabaseSync;
-  volumes: VolumesRepo;
-  snapshots: SnapshotsRepo;
-  slugs: SlugsRepo;
+  store: Store;
   driver: StorageDriver;
   images: ImageService;
   locks: KeyedLock;
@@ -63,31 +59,29 @@ export class VolumeService {
    */
   async create(orgId: string, input: VolumeCreate): Promise<Volume> {
     const d = this.#d;
-    validateSlug(input.slug);
     validateRegion(input.region, d.regions);
     const capacity = parseCapacity(input.capacity, d.capacity);
     const source = await this.#resolveSource(orgId, input, capacity);
 
-    const row: VolumeRow = {
+    const row = {
       id: newId("vol"),
-      org_id: orgId,
+      orgId,
       slug: input.slug,
       region: input.region,
-      status: "creating",
-      failure_reason: null,
+      status: "creating" as const,
       capacity,
-      bootable: source.kind === "image" || (source.kind === "snapshot" && source.bootable) ? 1 : 0,
-      base_image: source.kind === "image" ? source.image : null,
-      base_snapshot_id: source.kind === "snapshot" ? source.id : null,
-      base_snapshot_slug: source.kind === "snapshot" ? source.slug : null,
-      attached_to: null,
-      created_at: new Date().toISOString(),
-      deleted_at: null,
-      purge_at: null,
+      bootable: source.kind === "image" || (source.kind === "snapshot" && source.bootable),
+      base:
+        source.kind === "image"
+          ? { kind: "image" as const, image: source.image }
+          : source.kind === "snapshot"
+            ? { kind: "snapshot" as const, id: source.id, slug: source.slug }
+            : null,
+      createdAt: new Date(),
     };
-    transaction(d.db, () => {
-      claimSlug(d.slugs, orgId, row.slug, row.id, "volume");
-      d.volumes.insert(row);
+    d.store.transaction(() => {
+      claimName(d.store, orgId, row.slug, { id: row.id, kind: "volume" });
+      d.store.volumes.insert(row);
     });
     d.log.info({ volume: row.id, slug: row.slug, source }, `Creating volume ${row.slug}`);
 
@@ -102,9 +96,9 @@ export class VolumeService {
     try {
       await this.#materialise(row.id, source);
     } catch (err) {
-      transaction(d.db, () => {
-        d.slugs.release(row.id);
-        d.volumes.remove(row.id);
+      d.store.transaction(() => {
+        d.store.names.release(row.id);
+        d.store.volumes.remove(row.id);
       });
       throw err;
     }
@@ -122,33 +116,23 @@ export class VolumeService {
       }
       return { kind: "image", image: input.from };
     }
-    const snap = this.#d.snapshots.find(orgId, input.from);
-    if (!snap) {
-      throw new StrataError(
-        "snapshot_not_found",
-        `Cannot create a volume from ${q(input.from)}: no snapshot has that id or slug`,
-      );
-    }
+    const snap = this.#d.store.snapshots.find(orgId, input.from);
+    if (!snap) throw snapshotNotFound(input.from, "create a volume from");
     if (snap.region !== input.region) {
       throw new StrataError(
         "region_mismatch",
         `Cannot create a volume in region ${q(input.region)} from snapshot ${q(snap.slug)}: the snapshot is in region ${q(snap.region)}`,
       );
     }
-    if (snap.status !== "ready") {
-      throw new StrataError(
-        "snapshot_not_ready",
-        `Cannot create a volume from snapshot ${q(snap.slug)}: it is ${snap.status}`,
-      );
-    }
-    const size = (await this.#d.driver.usage()).get(snap.id)?.referencedBytes ?? 0;
+    requireSnapshotReady(snap, "create a volume from");
+    const size = await sizeOf(this.#d.driver, snap.id);
     if (size > capacity) {
       throw new StrataError(
         "invalid_capacity",
         `Invalid capacity ${q(input.capacity)}: snapshot ${q(snap.slug)} holds ${formatSize(size)}, more than the capacity`,
       );
     }
-    return { kind: "snapshot", id: snap.id, slug: snap.slug, bootable: snap.bootable === 1 };
+    return { kind: "snapshot", id: snap.id, slug: snap.slug, bootable: snap.bootable };
   }
 
   /** Makes the volume's layer and marks it ready; undoes the layer on failure. */
@@ -162,9 +146,9 @@ export class VolumeService {
     using _lock = await d.locks.acquire(id);
     // Held so that a concurrent delete of the source snapshot waits for the fork.
     using _source = source.kind === "snapshot" ? await d.locks.acquire(source.id) : undefined;
-    const row = d.volumes.byId(id);
-    if (!row || row.deleted_at !== null) return; // deleted while it waited for its image
-    if (source.kind === "snapshot" && !d.snapshots.byId(source.id)) {
+    const row = d.store.volumes.byId(id);
+    if (!row || row.deletedAt !== null) return; // deleted while it waited for its image
+    if (source.kind === "snapshot" && !d.store.snapshots.byId(source.id)) {
       throw new StrataError(
         "snapshot_not_found",
         `Cannot create volume ${q(row.slug)}: snapshot ${q(source.slug)} was deleted meanwhile`,
@@ -178,7 +162,7 @@ export class VolumeService {
       d.driver.create(id, { from, capacityBytes: row.capacity, owner }),
     );
     stack.defer(() => d.driver.remove(id));
-    d.volumes.setStatus(id, "ready");
+    d.store.volumes.setStatus(id, "ready");
     stack.move();
     d.log.info({ volume: id }, `Volume ${row.slug} is ready`);
   }
@@ -190,7 +174,7 @@ export class VolumeService {
       // Left `creating`: the next start's reconciler resumes it.
       if (err instanceof StrataError && err.code === "shutting_down") return;
       const reason = err instanceof Error ? err.message : String(err);
-      this.#d.volumes.setStatus(id, "failed", reason);
+      this.#d.store.volumes.setStatus(id, "failed", reason);
       this.#d.log.error({ volume: id, err: reason }, "Creating volume failed");
     }
   }
@@ -201,22 +185,17 @@ export class VolumeService {
   }
 
   /** Resumes a volume left `creating` by a daemon restart (the reconciler calls this). */
-  resume(row: VolumeRow): void {
+  resume(row: VolumeRecord): void {
     const source: Source =
-      row.base_image !== null
-        ? { kind: "image", image: row.base_image }
-        : row.base_snapshot_id !== null
-          ? {
-              kind: "snapshot",
-              id: row.base_snapshot_id,
-              slug: row.base_snapshot_slug ?? "",
-              bootable: row.bootable === 1,
-            }
-          : { kind: "empty" };
+      row.base === null
+        ? { kind: "empty" }
+        : row.base.kind === "image"
+          ? { kind: "image", image: row.base.image }
+          : { kind: "snapshot", id: row.base.id, slug: row.base.slug, bootable: row.bootable };
     this.#track(
       this.#materialise(row.id, source).catch((err: unknown) => {
         const reason = `Creation was interrupted by a daemon restart and could not be completed: ${err instanceof Error ? err.message : String(err)}`;
-        this.#d.volumes.setStatus(row.id, "failed", reason);
+        this.#d.store.volumes.setStatus(row.id, "failed", reason);
       }),
     );
   }
@@ -226,8 +205,9 @@ export class VolumeService {
   }
 
   async list(orgId: string, query: ListQuery): Promise<Page<Volume>> {
-    const page = this.#d.volumes.list(orgId, query);
-    const usage = page.items.length ? await this.#d.driver.usage() : new Map();
+    const page = this.#d.store.volumes.list(orgId, query);
+    const ready = page.items.filter((v) => v.status === "ready").map((v) => v.id);
+    const usage = await this.#d.driver.usage(ready);
     return {
       items: page.items.map((r) => volumeView(r, usage.get(r.id))),
       nextCursor: page.nextCursor,
@@ -242,27 +222,18 @@ export class VolumeService {
     const d = this.#d;
     const found = this.#find(orgId, idOrSlug);
     using _lock = await d.locks.acquire(found.id);
-    const row = d.volumes.byId(found.id);
-    if (!row || row.deleted_at !== null) {
+    const row = d.store.volumes.byId(found.id);
+    if (!row || row.deletedAt !== null) {
       throw new StrataError(
         "volume_not_found",
         `Cannot delete volume ${q(idOrSlug)}: it was deleted meanwhile`,
       );
     }
-    if (row.attached_to !== null) {
-      throw new StrataError(
-        "volume_in_use",
-        `Cannot delete volume ${q(row.slug)}: it is attached to sandbox ${row.attached_to}`,
-      );
-    }
+    if (row.attachedTo !== null || row.restoringFrom !== null) throw volumeBusy(row, "delete");
     const now = new Date();
-    transaction(d.db, () => {
-      d.volumes.markDeleted(
-        row.id,
-        now.toISOString(),
-        new Date(now.getTime() + d.purgeGraceMs).toISOString(),
-      );
-      d.slugs.release(row.id);
+    d.store.transaction(() => {
+      d.store.volumes.markDeleted(row.id, now, new Date(now.getTime() + d.purgeGraceMs));
+      d.store.names.release(row.id);
     });
     if (await d.driver.has(row.id)) await d.driver.trash(row.id);
     d.log.info(
@@ -280,34 +251,29 @@ export class VolumeService {
   async restore(orgId: string, idOrSlug: string, input: VolumeRestore): Promise<Volume> {
     const d = this.#d;
     const found = this.#find(orgId, idOrSlug);
-    const snap = d.snapshots.find(orgId, input.snapshot);
-    if (!snap) {
-      throw new StrataError(
-        "snapshot_not_found",
-        `Cannot restore volume ${q(found.slug)} from ${q(input.snapshot)}: no snapshot has that id or slug`,
-      );
-    }
+    const snap = d.store.snapshots.find(orgId, input.snapshot);
+    if (!snap) throw snapshotNotFound(input.snapshot, `restore volume ${q(found.slug)} from`);
     // Volume before snapshot, the order #materialise takes them in.
     using _lock = await d.locks.acquire(found.id);
     using _source = await d.locks.acquire(snap.id);
-    const row = d.volumes.byId(found.id);
-    if (!row || row.deleted_at !== null) {
+    const row = d.store.volumes.byId(found.id);
+    if (!row || row.deletedAt !== null) {
       throw new StrataError(
         "volume_not_found",
         `Cannot restore volume ${q(idOrSlug)}: it was deleted meanwhile`,
       );
     }
-    const current = d.snapshots.byId(snap.id);
+    const current = d.store.snapshots.byId(snap.id);
     if (!current) {
       throw new StrataError(
         "snapshot_not_found",
         `Cannot restore volume ${q(row.slug)}: snapshot ${q(snap.slug)} was deleted meanwhile`,
       );
     }
-    if (current.volume_id !== row.id) {
+    if (current.origin.kind !== "volume" || current.origin.volumeId !== row.id) {
       throw new StrataError(
         "snapshot_not_of_volume",
-        `Cannot restore volume ${q(row.slug)} from snapshot ${q(current.slug)}: the snapshot was taken of ${current.volume_slug ? `volume ${q(current.volume_slug)}` : "another volume"}`,
+        `Cannot restore volume ${q(row.slug)} from snapshot ${q(current.slug)}: the snapshot was taken of ${current.origin.kind === "volume" ? `volume ${q(current.origin.volumeSlug)}` : `sandbox ${current.origin.sandboxId}`}`,
       );
     }
     if (current.status !== "ready") {
@@ -322,19 +288,14 @@ export class VolumeService {
         `Cannot restore volume ${q(row.slug)}: it is ${row.status}`,
       );
     }
-    if (!d.volumes.beginRestore(row.id, current.id)) {
-      const now = d.volumes.byId(row.id);
-      throw new StrataError(
-        "volume_in_use",
-        `Cannot restore volume ${q(row.slug)}: ${now?.attached_to ? `it is attached to sandbox ${now.attached_to}` : "it is being restored already"}`,
-      );
-    }
+    if (!d.store.volumes.beginRestore(row.id, current.id))
+      throw volumeBusy(d.store.volumes.byId(row.id) ?? row, "restore");
     try {
       await storageStep(`Cannot restore volume ${q(row.slug)}`, () =>
         d.driver.restore(row.id, current.id, { capacityBytes: row.capacity }),
       );
     } finally {
-      d.volumes.endRestore(row.id);
+      d.store.volumes.endRestore(row.id);
     }
     d.log.info(
       { volume: row.id, snapshot: current.id },
@@ -345,30 +306,30 @@ export class VolumeService {
 
   /** Purges the data of deleted volumes whose grace period has ended. */
   async purgeDue(now = new Date()): Promise<number> {
-    const due = this.#d.volumes.duePurge(now.toISOString());
+    const due = this.#d.store.volumes.duePurge(now);
     for (const row of due) {
       await this.#d.driver.remove(row.id);
-      this.#d.volumes.remove(row.id);
+      this.#d.store.volumes.remove(row.id);
       this.#d.log.info({ volume: row.id }, `Purged deleted volume ${row.slug}`);
     }
     return due.length;
   }
 
   /** Waits for background creations (shutdown, tests). */
-  async settle(): Promise<void> {
+  async drain(): Promise<void> {
     while (this.#pending.size) await Promise.allSettled([...this.#pending]);
   }
 
-  #find(orgId: string, idOrSlug: string): VolumeRow {
-    const row = this.#d.volumes.find(orgId, idOrSlug);
-    if (!row) throw new StrataError("volume_not_found", `Volume ${q(idOrSlug)} not found`);
+  #find(orgId: string, idOrSlug: string): VolumeRecord {
+    const row = this.#d.store.volumes.find(orgId, idOrSlug);
+    if (!row) throw volumeNotFound(idOrSlug);
     return row;
   }
 
   async #view(id: string): Promise<Volume> {
-    const row = this.#d.volumes.byId(id);
-    if (!row) throw new StrataError("volume_not_found", `Volume ${q(id)} not found`);
-    const usage = row.status === "ready" ? (await this.#d.driver.usage()).get(id) : undefined;
-    return volumeView(row, usage);
+    const row = this.#d.store.volumes.byId(id);
+    if (!row) throw volumeNotFound(id);
+    const usage = row.status === "ready" ? await this.#d.driver.usage([id]) : undefined;
+    return volumeView(row, usage?.get(id));
   }
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { StrataError } from "../../errors.ts";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 import { consoleRoutes } from "./console.ts";
 import { compatError, endpointRoutes } from "./endpoint.ts";
 import { regionTag } from "./ids.ts";
@@ -9,7 +9,7 @@ import { sandboxMethods } from "./methods.ts";
 import { strataPort } from "./strata.ts";
 
 export interface DenoCompatOptions {
-  services: Services;
+  services: HttpServices;
   region: string;
   /** The host (and port) at which the daemon's proxy serves a sandbox's exposed port. */
   sandboxHost: (strataId: string) => string;

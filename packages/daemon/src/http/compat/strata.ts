@@ -1,24 +1,33 @@
 import type { Readable } from "node:stream";
-import type {
-  DirEntry,
-  ExecResult,
-  FileStat,
-  Sandbox,
+import {
+  BUILTIN_IMAGES,
+  type BuiltinImage,
+  type DirEntry,
+  type ExecResult,
+  type FileStat,
+  ListQuery,
+  ruleFailureOf,
+  type Sandbox,
   SandboxCreate,
-  Snapshot,
-  Volume,
+  SandboxExpose,
+  SandboxUpdate,
+  type Snapshot,
+  SnapshotCreate,
+  type Volume,
   VolumeCreate,
 } from "@strata/api";
+import type { z } from "zod";
 import { q, StrataError } from "../../errors.ts";
-import { BASE_ENV } from "../../service/sandbox-io.ts";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 
 /**
  * The one module of the Deno compatibility layer that calls Strata's services: everything
  * else in `http/compat/` speaks to this interface, so the services can be re-cut without
- * touching the translation. Every rule (slugs, limits, attachment, regions, confinement of
- * paths) stays in the services; this only adapts shapes and waits where the official
- * client expects a call to have finished.
+ * touching the translation. Every rule stays where Strata keeps it: the stateless ones
+ * (names, labels, env, memory, ports, timeouts) in the `@strata/api` schemas, which every
+ * translated input passes here exactly as a `/v1` body passes them, and the stateful ones
+ * (attachment, regions, confinement of paths) in the services. This only adapts shapes and
+ * waits where the official client expects a call to have finished.
  */
 export interface StrataPort {
   /** The region this daemon serves. */
@@ -48,7 +57,7 @@ export interface StrataPort {
   extendSandbox(orgId: string, id: string, stopAtMs: number): Promise<Sandbox>;
   exposePort(orgId: string, id: string, port: number): Promise<Sandbox>;
 
-  /** The environment every command of the sandbox starts with (Strata's base and the sandbox's). */
+  /** The environment every command of the sandbox starts with (Strata's base, the runtime's, the sandbox's). */
   baseEnv(orgId: string, id: string): Record<string, string>;
   /** Starts a process; a command that cannot start is an exit status, as in a shell. */
   start(orgId: string, id: string, options: StartOptions): Promise<Proc | ExecResult>;
@@ -102,13 +111,34 @@ export interface Proc {
   signal(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** How long a create waits for the builtin image its volume starts from. */
-const VOLUME_READY_TIMEOUT_MS = 15 * 60_000;
 /** The most sandboxes `listSandboxes` returns (the client's list is not paginated). */
 const MAX_LISTED = 1000;
 
-/** The adapter over today's {@link Services}. */
-export function strataPort(s: Services, region: string): StrataPort {
+/**
+ * `value` checked against a `/v1` schema, or the error a `/v1` route answers for it: the
+ * broken rule's code and message (`invalid_slug`, `invalid_labels`, ...) when every issue
+ * is one, `invalid_request` naming the fields otherwise.
+ */
+export function valid<S extends z.ZodType>(schema: S, value: z.input<S>): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => ({
+    params: "params" in i ? (i.params as Record<string, unknown> | undefined) : undefined,
+    message: i.message,
+  }));
+  const rule = ruleFailureOf(issues);
+  if (rule) throw new StrataError(rule.code, rule.message);
+  const summary = parsed.error.issues
+    .map((i) => `${i.path.join(".") || "input"}: ${i.message}`)
+    .join("; ");
+  throw new StrataError("invalid_request", `Invalid request: ${summary}`);
+}
+
+const isBuiltin = (from: string | undefined): from is BuiltinImage =>
+  (BUILTIN_IMAGES as readonly (string | undefined)[]).includes(from);
+
+/** The adapter over Strata's services (what the HTTP layer may call of them). */
+export function strataPort(s: HttpServices, region: string): StrataPort {
   return {
     region,
     authenticate(token, org) {
@@ -132,19 +162,11 @@ export function strataPort(s: Services, region: string): StrataPort {
     },
 
     async createVolume(orgId, input) {
-      let volume = await s.volumes.create(orgId, input);
-      const deadline = Date.now() + VOLUME_READY_TIMEOUT_MS;
-      // A volume from a builtin image still being built answers `creating`; the client
-      // expects a usable volume, and the service has no event for the build's end.
-      while (volume.status === "creating") {
-        if (Date.now() > deadline)
-          throw new StrataError(
-            "volume_not_ready",
-            `Volume ${q(volume.slug)} is still being created after ${VOLUME_READY_TIMEOUT_MS / 60_000} minutes`,
-          );
-        await new Promise((r) => setTimeout(r, 200));
-        volume = await s.volumes.get(orgId, volume.id);
-      }
+      const body = valid(VolumeCreate, input);
+      // The service answers `creating` while a builtin image is first built; the client
+      // expects a usable volume, so the build is awaited first (then the create is at once).
+      if (isBuiltin(body.from)) await s.images.ensure(body.from);
+      const volume = await s.volumes.create(orgId, body);
       if (volume.status === "failed")
         throw new StrataError(
           "image_build_failed",
@@ -153,14 +175,16 @@ export function strataPort(s: Services, region: string): StrataPort {
       return volume;
     },
     getVolume: (orgId, ref) => s.volumes.get(orgId, ref),
-    listVolumes: (orgId, query) => s.volumes.list(orgId, query),
+    listVolumes: (orgId, query) => s.volumes.list(orgId, valid(ListQuery, query)),
     deleteVolume: (orgId, ref) => s.volumes.delete(orgId, ref),
-    snapshotVolume: (orgId, ref, slug) => s.snapshots.createFromVolume(orgId, ref, { slug }),
+    snapshotVolume: (orgId, ref, slug) =>
+      s.snapshots.createFromVolume(orgId, ref, valid(SnapshotCreate, { slug })),
     getSnapshot: (orgId, ref) => s.snapshots.get(orgId, ref),
-    listSnapshots: (orgId, query) => s.snapshots.list(orgId, { ...query, kind: "volume" }),
+    listSnapshots: (orgId, query) =>
+      s.snapshots.list(orgId, { ...valid(ListQuery, query), kind: "volume" }),
     deleteSnapshot: (orgId, ref) => s.snapshots.delete(orgId, ref),
 
-    createSandbox: (orgId, input) => s.sandboxes.create(orgId, input),
+    createSandbox: (orgId, input) => s.sandboxes.create(orgId, valid(SandboxCreate, input)),
     getSandbox: (orgId, id) => s.sandboxes.get(orgId, id),
     async listSandboxes(orgId, labels) {
       const label = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
@@ -181,11 +205,12 @@ export function strataPort(s: Services, region: string): StrataPort {
           "invalid_timeout",
           `Invalid stop_at_ms ${q(stopAtMs)}: it is not in the future`,
         );
-      return s.sandboxes.update(orgId, id, { timeout: `${seconds}s` });
+      return s.sandboxes.update(orgId, id, valid(SandboxUpdate, { timeout: `${seconds}s` }));
     },
-    exposePort: (orgId, id, port) => s.sandboxes.expose(orgId, id, port),
+    exposePort: (orgId, id, port) =>
+      s.sandboxes.expose(orgId, id, valid(SandboxExpose, { port }).port),
 
-    baseEnv: (orgId, id) => ({ ...BASE_ENV, ...s.sandboxes.context(orgId, id).env }),
+    baseEnv: (orgId, id) => s.io.env(orgId, id),
     start: (orgId, id, options) => s.io.start(orgId, id, options),
     openFile: (orgId, id, path) => s.io.openFile(orgId, id, path),
     writeFile: (orgId, id, path, data, options) => s.io.writeFile(orgId, id, path, data, options),

@@ -3,8 +3,8 @@ import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { z } from "zod";
 import type { ExecProcess } from "../../service/sandbox-io.ts";
-import type { Services } from "../../service/services.ts";
 import { toErrorResponse } from "../errors.ts";
+import type { HttpServices } from "../http-services.ts";
 
 /** First message of an exec WebSocket: the command, and whether stdin will follow. */
 const Start = ExecRequest.omit({ stdin: true }).extend({ stdin: z.boolean().optional() });
@@ -26,7 +26,7 @@ export const STREAM = { stdout: 1, stderr: 2 } as const;
  * stdout/stderr, and finally `{"type":"exit","exitCode","signal"}` before a normal close;
  * a failure is `{"type":"error","code","message"}` and close code 4000.
  */
-export async function execWsRoute(app: FastifyInstance, s: Services): Promise<void> {
+export async function execWsRoute(app: FastifyInstance, s: HttpServices): Promise<void> {
   app.get<{ Params: { id: string } }>(
     "/sandboxes/:id/exec/ws",
     { websocket: true, schema: { hide: true } },

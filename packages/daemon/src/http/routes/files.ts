@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { StrataError } from "../../errors.ts";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 const PathQuery = z.strictObject({ path: z.string().min(1).max(4096) });
@@ -15,7 +15,7 @@ const mode = z.coerce.number().int().min(0).max(0o7777);
  * Files inside a sandbox, through its agent. Contents stream both ways as raw bytes
  * (`application/octet-stream`), so large files never sit whole in the daemon's memory.
  */
-export async function fileRoutes(app: FastifyInstance, s: Services): Promise<void> {
+export async function fileRoutes(app: FastifyInstance, s: HttpServices): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   // Raw bodies stay streams; the route passes them to the agent as they arrive.
   app.addContentTypeParser("application/octet-stream", (_req, payload, done) =>

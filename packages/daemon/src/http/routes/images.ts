@@ -2,9 +2,9 @@ import { ErrorBody, Image, ImageParams } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 
-export async function imageRoutes(app: FastifyInstance, s: Services): Promise<void> {
+export async function imageRoutes(app: FastifyInstance, s: HttpServices): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     "/images",

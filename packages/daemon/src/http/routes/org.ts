@@ -2,13 +2,13 @@ import { ErrorBody, Event, EventListQuery, Org, OrgUpdate } from "@strata/api";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 import { sendPage } from "../pagination.ts";
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody };
 
 /** The calling organisation's settings, and its event log. */
-export async function orgRoutes(app: FastifyInstance, s: Services): Promise<void> {
+export async function orgRoutes(app: FastifyInstance, s: HttpServices): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     "/org",

@@ -7,6 +7,7 @@ import {
   ListQuery,
   Sandbox,
   SandboxCreate,
+  SandboxExpose,
   SandboxListQuery,
   SandboxParams,
   SandboxSnapshotCreate,
@@ -16,12 +17,12 @@ import {
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 import { sendPage } from "../pagination.ts";
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
 
-export async function sandboxRoutes(app: FastifyInstance, s: Services): Promise<void> {
+export async function sandboxRoutes(app: FastifyInstance, s: HttpServices): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.post(
     "/sandboxes",
@@ -80,7 +81,7 @@ export async function sandboxRoutes(app: FastifyInstance, s: Services): Promise<
           "Expose an HTTP port of the sandbox through the daemon's proxy; the answer's url reaches it",
         tags: ["sandboxes"],
         params: SandboxParams,
-        body: z.strictObject({ port: z.number().int() }),
+        body: SandboxExpose,
         response: { 200: Sandbox, ...errors },
       },
     },

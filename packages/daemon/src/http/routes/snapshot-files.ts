@@ -12,7 +12,7 @@ import {
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
 const noFollow = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
@@ -21,7 +21,7 @@ const noFollow = z.enum(["true", "false", "1", "0"]).transform((v) => v === "tru
  * Beyond the anchors: roll a volume back to a snapshot, read files inside a snapshot
  * without booting it, and compare a snapshot with a snapshot or volume.
  */
-export async function snapshotFileRoutes(app: FastifyInstance, s: Services): Promise<void> {
+export async function snapshotFileRoutes(app: FastifyInstance, s: HttpServices): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.post(
     "/volumes/:idOrSlug/restore",

@@ -10,12 +10,12 @@ import {
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Services } from "../../service/services.ts";
+import type { HttpServices } from "../http-services.ts";
 import { sendPage } from "../pagination.ts";
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
 
-export async function volumeRoutes(app: FastifyInstance, s: Services): Promise<void> {
+export async function volumeRoutes(app: FastifyInstance, s: HttpServices): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.post(
     "/volumes",

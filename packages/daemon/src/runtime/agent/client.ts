@@ -1,15 +1,21 @@
 import type { Duplex, Readable } from "node:stream";
 import { AgentError } from "./agent-error.ts";
 import { AgentConnection } from "./connection.ts";
-import { CreditedStream } from "./credited-stream.ts";
+import {
+  type AgentStat,
+  type DirEntry,
+  openRead,
+  readDir,
+  toStat,
+  type WriteFileOptions,
+  writeFile,
+} from "./files.ts";
 import { deferred } from "./port.ts";
 import { AgentProcess } from "./process.ts";
 import {
-  decodeDirents,
   decodeStat,
   decodeU32,
   encodeExec,
-  FILE_CHUNK,
   ID_KEEP,
   MessageType,
   MkdirFlags,
@@ -17,10 +23,10 @@ import {
   ProtocolError,
   RemoveFlags,
   StatFlags,
-  WriteFlags,
 } from "./protocol.ts";
 
 export { AgentError } from "./agent-error.ts";
+export type { AgentStat, DirEntry, FileType, WriteFileOptions } from "./files.ts";
 export { AgentProcess, type ExitStatus } from "./process.ts";
 
 export interface ConnectOptions {
@@ -40,67 +46,6 @@ export interface ExecOptions {
   gid?: number;
   /** Whether you will write stdin; otherwise it is /dev/null. */
   stdin?: boolean;
-}
-
-export type FileType = "file" | "directory" | "symlink" | "other";
-
-export interface AgentStat {
-  type: FileType;
-  /** The full st_mode, type bits included. */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeMs: number;
-  atimeMs: number;
-  ctimeMs: number;
-  nlink: number;
-  /** A symlink's target when stat'ed with `noFollow`, else null. */
-  linkTarget: string | null;
-}
-
-export interface DirEntry {
-  name: string;
-  type: FileType;
-}
-
-export interface WriteFileOptions {
-  /** Permission bits of a file this creates (the agent's umask applies); 0o644 by default. */
-  mode?: number;
-  /** Create the file when missing; true by default. */
-  create?: boolean;
-  /** Append instead of truncating. */
-  append?: boolean;
-  /** Fail with EEXIST when the file exists. */
-  exclusive?: boolean;
-}
-
-const DIRENT_TYPES: readonly FileType[] = ["other", "file", "directory", "symlink", "other"];
-
-const MODE_TYPES: ReadonlyMap<number, FileType> = new Map([
-  [0o100000, "file"],
-  [0o040000, "directory"],
-  [0o120000, "symlink"],
-]);
-
-function fileType(mode: number): FileType {
-  return MODE_TYPES.get(mode & 0o170000) ?? "other";
-}
-
-function toStat({ linkTarget, ...raw }: ReturnType<typeof decodeStat>): AgentStat {
-  return { type: fileType(raw.mode), ...raw, linkTarget: linkTarget === "" ? null : linkTarget };
-}
-
-function windowPayload(out: number, err: number): Buffer {
-  return new PayloadWriter().u32(out).u32(err).finish();
-}
-
-async function* chunksOf(data: AsyncIterable<Uint8Array> | Uint8Array): AsyncGenerator<Uint8Array> {
-  if (data instanceof Uint8Array) {
-    yield data;
-    return;
-  }
-  for await (const chunk of data) yield typeof chunk === "string" ? Buffer.from(chunk) : chunk;
 }
 
 /**
@@ -156,7 +101,7 @@ export class AgentClient {
           // Synchronously, so that output frames in the same chunk find the process.
           return started.resolve(new AgentProcess(port, { pid: decodeU32(payload), stdin }));
         }
-        if (type !== MessageType.Error) throw unexpected(type, what);
+        if (type !== MessageType.Error) throw ProtocolError.unexpected(type, what);
         const error = AgentError.fromPayload(payload, what);
         port.release();
         started.reject(error);
@@ -181,7 +126,7 @@ export class AgentClient {
    * early cancels the transfer.
    */
   readFile(path: string): Readable {
-    const { stream, opened } = this.#read(path);
+    const { stream, opened } = openRead(this.#conn, path);
     // Failures to open reach the stream too; `opened` is only for `openFile`.
     opened.catch(() => {});
     return stream;
@@ -194,7 +139,7 @@ export class AgentClient {
    * Read or destroy the stream: the agent sends as the consumer reads.
    */
   async openFile(path: string): Promise<{ stat: AgentStat; stream: Readable }> {
-    const { stream, opened } = this.#read(path);
+    const { stream, opened } = openRead(this.#conn, path);
     try {
       return { stat: await opened, stream };
     } catch (err) {
@@ -203,98 +148,16 @@ export class AgentClient {
     }
   }
 
-  #read(path: string): { stream: Readable; opened: Promise<AgentStat> } {
-    const what = `Cannot read ${JSON.stringify(path)}`;
-    const opened = deferred<AgentStat>();
-    let isOpen = false;
-    const stream: CreditedStream = new CreditedStream({
-      grant: (n) => port.send(MessageType.Window, windowPayload(n, 0)).catch(() => {}),
-      onCancel: () => {
-        port.release();
-        port.send(MessageType.FsEnd).catch(() => {});
-      },
-      batch: FILE_CHUNK,
-    });
-    const fail = (error: AgentError) => {
-      opened.reject(error);
-      stream.fail(error, { ifListened: !isOpen });
-    };
-    const port = this.#conn.open({
-      onFrame: (type, payload) => {
-        if (type === MessageType.Stat && !isOpen) {
-          isOpen = true;
-          return opened.resolve(toStat(decodeStat(payload)));
-        }
-        if (!isOpen && type !== MessageType.Error) throw unexpected(type, what);
-        if (type === MessageType.FsData) return stream.push(payload);
-        if (type === MessageType.FsEnd) {
-          port.release();
-          return stream.end();
-        }
-        if (type !== MessageType.Error) throw unexpected(type, what);
-        const error = AgentError.fromPayload(payload, what);
-        port.release();
-        fail(error);
-      },
-      onGone: (error) => fail(error),
-    });
-    port.send(MessageType.FsRead, new PayloadWriter().str(path).finish()).catch(() => {});
-    return { stream: stream.readable, opened: opened.promise };
-  }
-
   /**
    * Writes a file from bytes or a stream of chunks; resolves once the agent closed it.
    * If `data` throws, the bytes sent so far stay in the file and its error is rethrown.
    */
-  async writeFile(
+  writeFile(
     path: string,
     data: AsyncIterable<Uint8Array> | Uint8Array,
     options: WriteFileOptions = {},
   ): Promise<void> {
-    const what = `Cannot write ${JSON.stringify(path)}`;
-    const flags =
-      (options.create === false ? 0 : WriteFlags.Create) |
-      (options.append ? WriteFlags.Append : WriteFlags.Truncate) |
-      (options.exclusive ? WriteFlags.Exclusive | WriteFlags.Create : 0);
-    const result = deferred<void>();
-    let settled = false;
-    const port = this.#conn.open({
-      onFrame: (type, payload) => {
-        const error =
-          type === MessageType.Error ? AgentError.fromPayload(payload, what) : undefined;
-        if (!error && type !== MessageType.Ok) throw unexpected(type, what);
-        settled = true;
-        port.release();
-        if (error) result.reject(error);
-        else result.resolve();
-      },
-      onGone: (error) => {
-        settled = true;
-        result.reject(error);
-      },
-    });
-    const open = new PayloadWriter()
-      .u32(flags)
-      .u32(options.mode ?? 0o644)
-      .str(path)
-      .finish();
-    try {
-      await port.send(MessageType.FsWrite, open);
-      for await (const chunk of chunksOf(data)) {
-        for (let at = 0; at < chunk.length && !settled; at += FILE_CHUNK) {
-          await port.send(MessageType.FsData, chunk.subarray(at, at + FILE_CHUNK));
-        }
-        if (settled) break;
-      }
-    } catch (error) {
-      if (settled) return result.promise;
-      // The agent must close its descriptor either way.
-      port.release();
-      port.send(MessageType.FsEnd).catch(() => {});
-      throw error;
-    }
-    if (!settled) await port.send(MessageType.FsEnd).catch(() => {});
-    return result.promise;
+    return writeFile(this.#conn, path, data, options);
   }
 
   /** stat(2), or lstat(2) with `noFollow` (which also reads a symlink's target). */
@@ -308,28 +171,7 @@ export class AgentClient {
 
   /** A directory's entries, without `.` and `..`, in the order the kernel lists them. */
   readDir(path: string): Promise<DirEntry[]> {
-    const what = `Cannot list ${JSON.stringify(path)}`;
-    const result = deferred<DirEntry[]>();
-    const entries: DirEntry[] = [];
-    const port = this.#conn.open({
-      onFrame: (type, payload) => {
-        if (type === MessageType.Dirents) {
-          for (const e of decodeDirents(payload)) {
-            entries.push({ name: e.name, type: DIRENT_TYPES[e.type] ?? "other" });
-          }
-          return;
-        }
-        if (type !== MessageType.FsEnd && type !== MessageType.Error) throw unexpected(type, what);
-        const error =
-          type === MessageType.Error ? AgentError.fromPayload(payload, what) : undefined;
-        port.release();
-        if (error) result.reject(error);
-        else result.resolve(entries);
-      },
-      onGone: (error) => result.reject(error),
-    });
-    port.send(MessageType.FsReadDir, new PayloadWriter().str(path).finish()).catch(() => {});
-    return result.promise;
+    return readDir(this.#conn, path);
   }
 
   /** mkdir(2); `recursive` creates missing parents and accepts an existing directory. */
@@ -397,7 +239,7 @@ export class AgentClient {
     const port = this.#conn.open({
       onFrame: (t, p) => {
         const expected = decode ? MessageType.Stat : MessageType.Ok;
-        if (t !== expected && t !== MessageType.Error) throw unexpected(t, what);
+        if (t !== expected && t !== MessageType.Error) throw ProtocolError.unexpected(t, what);
         // Decoded before release: a malformed answer fails the connection, and with it
         // this call.
         const outcome = t === MessageType.Error ? AgentError.fromPayload(p, what) : decode?.(p);
@@ -410,8 +252,4 @@ export class AgentClient {
     port.send(type, payload).catch(() => {});
     return result.promise;
   }
-}
-
-function unexpected(type: number, what: string): ProtocolError {
-  return new ProtocolError(`Unexpected message 0x${type.toString(16)} answering: ${what}`);
 }

@@ -73,6 +73,11 @@ export class ProtocolError extends Error {
     super(message);
     this.name = "ProtocolError";
   }
+
+  /** A frame of `type` that is no valid answer to the request described by `what`. */
+  static unexpected(type: number, what: string): ProtocolError {
+    return new ProtocolError(`Unexpected message 0x${type.toString(16)} answering: ${what}`);
+  }
 }
 
 export function encodeFrame(type: MessageType, id: number, payload?: Uint8Array): Buffer {

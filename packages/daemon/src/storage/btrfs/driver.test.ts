@@ -8,6 +8,8 @@ import { driverConformance } from "../conformance.ts";
 import { BtrfsDriver, enableQuotas } from "./driver.ts";
 import { BtrfsHelperError } from "./helper.ts";
 
+const MiB = 1024 * 1024;
+
 /** `/sys/fs/btrfs/<fsid>` of the filesystem mounted at `mount`, found through its device. */
 async function sysfsOf(mount: string): Promise<string> {
   const { stdout } = await run(["findmnt", "-n", "-o", "SOURCE", mount]);
@@ -52,22 +54,38 @@ if (!canUseBtrfs) {
     skip: "not root or btrfs-progs missing",
   }, () => {});
 } else {
-  driverConformance("BtrfsDriver", async () => {
-    const pool = await tempPool();
-    return {
-      driver: await BtrfsDriver.open(pool.root),
-      [Symbol.asyncDispose]: () => pool[Symbol.asyncDispose](),
-    };
+  driverConformance("BtrfsDriver", {
+    info: BtrfsDriver.info,
+    open: async () => {
+      const pool = await tempPool();
+      const driver = await BtrfsDriver.open(pool.root);
+      return {
+        driver,
+        [Symbol.asyncDispose]: async () => {
+          await driver.close();
+          await pool[Symbol.asyncDispose]();
+        },
+      };
+    },
   });
 
   // A pool whose quotas were turned on in full mode before (by an older stratad, or by an
   // administrator for --pool) keeps that mode, and every rule holds there too.
-  driverConformance("BtrfsDriver (full quotas)", async () => {
-    const pool = await tempPool();
-    await run(["btrfs", "quota", "enable", pool.mount]);
-    const driver = await BtrfsDriver.open(pool.root);
-    assert.equal(driver.quotaMode, "full");
-    return { driver, [Symbol.asyncDispose]: () => pool[Symbol.asyncDispose]() };
+  driverConformance("BtrfsDriver (full quotas)", {
+    info: BtrfsDriver.info,
+    open: async () => {
+      const pool = await tempPool();
+      await run(["btrfs", "quota", "enable", pool.mount]);
+      const driver = await BtrfsDriver.open(pool.root);
+      assert.equal(driver.quotaMode, "full");
+      return {
+        driver,
+        [Symbol.asyncDispose]: async () => {
+          await driver.close();
+          await pool[Symbol.asyncDispose]();
+        },
+      };
+    },
   });
 
   test("BtrfsDriver: a new pool gets simple quotas", async () => {
@@ -85,7 +103,7 @@ if (!canUseBtrfs) {
     await using pool = await tempPool();
     const d = await BtrfsDriver.open(pool.root);
     await d.create("vol-a");
-    await writeFile(join(d.path("vol-a"), "big"), Buffer.alloc(4 * 1024 * 1024, 1));
+    await writeFile(join(d.writablePath("vol-a"), "big"), Buffer.alloc(4 * 1024 * 1024, 1));
     await d.snapshot("vol-a", "snp-a");
     await d.create("vol-b");
     await d.restore("vol-b", "snp-a");
@@ -93,10 +111,10 @@ if (!canUseBtrfs) {
     await rename(join(pool.root, "meta", "vol-b"), join(pool.root, "meta", "vol-b@restore"));
     await d.close();
     const again = await BtrfsDriver.open(pool.root);
-    const before = (await again.usage()).get("vol-b")?.referencedBytes ?? 0;
+    const before = (await again.usage(["vol-b"])).get("vol-b")?.referencedBytes ?? 0;
     assert.ok(before < 1024 * 1024, `before cleanup vol-b references ${before}`);
     await again.cleanup();
-    const ref = (await again.usage()).get("vol-b")?.referencedBytes ?? 0;
+    const ref = (await again.usage(["vol-b"])).get("vol-b")?.referencedBytes ?? 0;
     assert.ok(ref >= 4 * 1024 * 1024, `vol-b references ${ref}`);
     assert.deepEqual((await readdir(join(pool.root, "meta"))).sort(), ["snp-a", "vol-b"]);
     // A figure whose layer a crash never put in place is dropped.
@@ -108,19 +126,73 @@ if (!canUseBtrfs) {
     await third.close();
   });
 
+  test("BtrfsDriver: a read-only layer's size is recorded when it is made, and one made before records gets it on first ask", async () => {
+    await using pool = await tempPool();
+    const d = await BtrfsDriver.open(pool.root);
+    await d.create("vol-a");
+    await writeFile(join(d.writablePath("vol-a"), "big"), Buffer.alloc(4 * MiB, 1));
+    await d.snapshot("vol-a", "snp-a");
+    const meta = join(pool.root, "meta", "snp-a");
+    const record = JSON.parse(await readFile(meta, "utf8"));
+    assert.ok(record.referencedBytes >= 4 * MiB, JSON.stringify(record));
+    const usage = (await d.usage(["snp-a"])).get("snp-a");
+    assert.deepEqual(usage, {
+      referencedBytes: record.referencedBytes,
+      exclusiveBytes: record.exclusiveBytes,
+    });
+    // As an older stratad left it: what the snapshot inherited, as a bare number.
+    await writeFile(meta, String(record.inheritedBytes));
+    await d.close();
+    const again = await BtrfsDriver.open(pool.root);
+    assert.deepEqual((await again.usage(["snp-a"])).get("snp-a"), usage);
+    assert.deepEqual(JSON.parse(await readFile(meta, "utf8")), record);
+    await again.close();
+  });
+
+  test("BtrfsDriver: under simple quotas, the usage of read-only layers needs no ioctl", async () => {
+    await using pool = await tempPool();
+    const d = await BtrfsDriver.open(pool.root);
+    await d.create("vol-a");
+    await writeFile(join(d.writablePath("vol-a"), "f"), Buffer.alloc(MiB, 1));
+    await d.snapshot("vol-a", "snp-a");
+    const before = await d.usage(["snp-a"]);
+    // From here every helper call fails.
+    await d.close();
+    assert.deepEqual(await d.usage(["snp-a", "nope"]), before);
+    await assert.rejects(d.usage(["vol-a"]), /btrfs helper is closed/);
+  });
+
+  test("BtrfsDriver: usage() answers for more layers than one helper request carries, each its own", async () => {
+    await using pool = await tempPool();
+    const d = await BtrfsDriver.open(pool.root);
+    const ids = Array.from({ length: 300 }, (_, i) => `vol-${i}`);
+    const bytes = (i: number) => ((i % 7) + 1) * 64 * 1024;
+    for (const [i, id] of ids.entries()) {
+      await d.create(id);
+      await writeFile(join(d.writablePath(id), "f"), Buffer.alloc(bytes(i), 1));
+    }
+    const u = await d.usage([...ids, "nope"]);
+    assert.equal(u.size, ids.length);
+    for (const [i, id] of ids.entries()) {
+      const ref = u.get(id)?.referencedBytes ?? 0;
+      assert.ok(ref >= bytes(i) && ref < bytes(i) + 64 * 1024, `${id} references ${ref}`);
+    }
+    await d.close();
+  });
+
   test("BtrfsDriver: remove() deletes subvolumes that sandbox code nested inside a layer", async () => {
     await using pool = await tempPool();
     const d = await BtrfsDriver.open(pool.root);
     await d.create("vol-a");
-    await mkdir(join(d.path("vol-a"), "deep"));
-    await run(["btrfs", "subvolume", "create", join(d.path("vol-a"), "deep", "inner")]);
+    await mkdir(join(d.writablePath("vol-a"), "deep"));
+    await run(["btrfs", "subvolume", "create", join(d.writablePath("vol-a"), "deep", "inner")]);
     await run([
       "btrfs",
       "subvolume",
       "snapshot",
       "-r",
-      join(d.path("vol-a"), "deep", "inner"),
-      join(d.path("vol-a"), "ro"),
+      join(d.writablePath("vol-a"), "deep", "inner"),
+      join(d.writablePath("vol-a"), "ro"),
     ]);
     await d.remove("vol-a");
     assert.deepEqual(await d.list(), []);
@@ -140,12 +212,12 @@ if (!canUseBtrfs) {
     const pool = await tempPool();
     const d = await BtrfsDriver.open(pool.root);
     await d.create("vol-a");
-    await writeFile(join(d.path("vol-a"), "f"), "new");
+    await writeFile(join(d.writablePath("vol-a"), "f"), "new");
     await d.snapshot("vol-a", "snp-a");
-    await writeFile(join(d.path("vol-a"), "f"), "old");
+    await writeFile(join(d.writablePath("vol-a"), "f"), "old");
     const next = join(pool.root, "tmp", "vol-a@restore");
     const replaced = join(pool.root, "trash", "vol-a@replaced");
-    const content = () => readFile(join(d.path("vol-a"), "f"), "utf8");
+    const content = () => readFile(join(d.writablePath("vol-a"), "f"), "utf8");
     const leftovers = async () => [
       ...(await readdir(join(pool.root, "tmp"))),
       ...(await readdir(join(pool.root, "trash"))),
@@ -170,7 +242,7 @@ if (!canUseBtrfs) {
     const { pool, d, next, replaced, content, leftovers } = await restoreFixture();
     await using _ = pool;
     await run(["btrfs", "subvolume", "snapshot", join(pool.root, "readonly", "snp-a"), next]);
-    await rename(d.path("vol-a"), replaced);
+    await rename(d.writablePath("vol-a"), replaced);
     assert.equal(await d.has("vol-a"), false);
     await d.cleanup();
     assert.equal(await content(), "new");
@@ -181,8 +253,8 @@ if (!canUseBtrfs) {
     const { pool, d, next, replaced, content, leftovers } = await restoreFixture();
     await using _ = pool;
     await run(["btrfs", "subvolume", "snapshot", join(pool.root, "readonly", "snp-a"), next]);
-    await rename(d.path("vol-a"), replaced);
-    await rename(next, d.path("vol-a"));
+    await rename(d.writablePath("vol-a"), replaced);
+    await rename(next, d.writablePath("vol-a"));
     assert.deepEqual(await d.cleanup(), ["vol-a@replaced"]);
     assert.equal(await content(), "new");
     assert.deepEqual(await leftovers(), []);
@@ -191,7 +263,7 @@ if (!canUseBtrfs) {
   test("BtrfsDriver: an old layer moved aside without its replacement is put back by cleanup()", async () => {
     const { pool, d, replaced, content, leftovers } = await restoreFixture();
     await using _ = pool;
-    await rename(d.path("vol-a"), replaced);
+    await rename(d.writablePath("vol-a"), replaced);
     await d.cleanup();
     assert.equal(await content(), "old");
     assert.deepEqual(await leftovers(), []);

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { encodeRequest, errnoName, parseAnswer, splitLines } from "./helper-protocol.ts";
+import {
+  batchArgs,
+  encodeRequest,
+  errnoName,
+  MAX_ARGS,
+  MAX_REQUEST_BYTES,
+  parseAnswer,
+  parseSnapValue,
+  parseUsageValue,
+  splitLines,
+} from "./helper-protocol.ts";
 
 test("encodeRequest() joins id, op and arguments with TABs and ends the line", () => {
   assert.equal(
@@ -46,4 +56,48 @@ test("parseAnswer() throws on lines the helper never sends", () => {
 test("splitLines() keeps an unfinished line for the next chunk", () => {
   assert.deepEqual(splitLines("", "1\tok\n2\t"), { lines: ["1\tok"], rest: "2\t" });
   assert.deepEqual(splitLines("2\t", "ok\n"), { lines: ["2\tok"], rest: "" });
+});
+
+test("parseSnapValue() reads the source's count and the snapshot's figures", () => {
+  assert.deepEqual(parseSnapValue("8404992 16384 16384"), {
+    source: 8404992,
+    dest: { referenced: 16384, exclusive: 16384 },
+  });
+  for (const bad of ["", "8404992", "1 2", "1 2 x", "1 2 3 4", "-1 2 3"])
+    assert.throws(() => parseSnapValue(bad), /Malformed snap answer/, bad);
+});
+
+test("parseUsageValue() reads one figure pair per path, null for a missing path", () => {
+  assert.deepEqual(parseUsageValue("8404992:16384 - 0:0", 3), [
+    { referenced: 8404992, exclusive: 16384 },
+    null,
+    { referenced: 0, exclusive: 0 },
+  ]);
+  for (const [bad, n] of [
+    ["1:2", 2],
+    ["1:2 3:4", 1],
+    ["1", 1],
+    ["1:2:3", 1],
+    ["a:b", 1],
+    ["", 1],
+  ] as const)
+    assert.throws(() => parseUsageValue(bad, n), /Malformed usage answer/, bad);
+});
+
+test("batchArgs() keeps every request within the helper's line and argument limits", () => {
+  assert.deepEqual(batchArgs("usage", []), []);
+  assert.deepEqual(batchArgs("usage", ["/a", "/b"]), [["/a", "/b"]]);
+  const many = Array.from({ length: 600 }, (_, i) => `/pool/writable/vol_${i}`);
+  const byCount = batchArgs("usage", many);
+  assert.deepEqual(
+    byCount.map((b) => b.length),
+    [MAX_ARGS, MAX_ARGS, 600 - 2 * MAX_ARGS],
+  );
+  assert.deepEqual(byCount.flat(), many);
+  const long = Array.from({ length: 40 }, (_, i) => `/${"x".repeat(1000)}/${i}`);
+  const byBytes = batchArgs("usage", long);
+  assert.ok(byBytes.length > 1);
+  assert.deepEqual(byBytes.flat(), long);
+  for (const b of byBytes)
+    assert.ok(encodeRequest(1e15, "usage", b).length <= MAX_REQUEST_BYTES, `${b.length} paths`);
 });

@@ -5,13 +5,23 @@
  */
 import { constants } from "node:os";
 
-export type HelperOp = "snap" | "subvol" | "destroy" | "limit" | "readonly" | "sync" | "quota";
+export type HelperOp =
+  | "snap"
+  | "subvol"
+  | "destroy"
+  | "limit"
+  | "readonly"
+  | "sync"
+  | "quota"
+  | "usage";
 
 /** Longest request line the helper accepts, LF included. */
 export const MAX_REQUEST_BYTES = 16384;
+/** Most arguments the helper accepts in one request (`usage` takes one per path). */
+export const MAX_ARGS = 256;
 
 export type HelperAnswer =
-  /** `value`: what the op answers besides ok (`snap`, `quota`), else "". */
+  /** `value`: what the op answers besides ok (`snap`, `quota`, `usage`), else "". */
   | { id: number; ok: true; value: string }
   | { id: number; ok: false; errno: number; code: string; message: string };
 
@@ -59,4 +69,66 @@ export function splitLines(pending: string, chunk: string): { lines: string[]; r
   const parts = (pending + chunk).split("\n");
   const rest = parts.pop() ?? "";
   return { lines: parts, rest };
+}
+
+/** The figures of a level-0 qgroup as of the last transaction commit. */
+export interface QgroupFigures {
+  referenced: number;
+  exclusive: number;
+}
+
+/**
+ * Reads what `snap` answers: `<source referenced> <dest referenced> <dest exclusive>`, the
+ * qgroup figures of the source and of the new snapshot once it is committed.
+ */
+export function parseSnapValue(value: string): { source: number; dest: QgroupFigures } {
+  const f = value.split(" ");
+  if (f.length !== 3 || !f.every(isCount))
+    throw new Error(`Malformed snap answer from the btrfs helper: ${JSON.stringify(value)}`);
+  return { source: Number(f[0]), dest: { referenced: Number(f[1]), exclusive: Number(f[2]) } };
+}
+
+/**
+ * Reads what `usage` answers for `count` paths: `<referenced>:<exclusive>` per path, or `-`
+ * (null here) for a path that does not exist.
+ */
+export function parseUsageValue(value: string, count: number): (QgroupFigures | null)[] {
+  const fields = value.split(" ");
+  const bad = () =>
+    new Error(`Malformed usage answer from the btrfs helper: ${JSON.stringify(value)}`);
+  if (fields.length !== count) throw bad();
+  return fields.map((field) => {
+    if (field === "-") return null;
+    const [referenced, exclusive, ...rest] = field.split(":");
+    if (rest.length || !isCount(referenced) || !isCount(exclusive)) throw bad();
+    return { referenced: Number(referenced), exclusive: Number(exclusive) };
+  });
+}
+
+/**
+ * Splits the arguments of an op that takes any number of them (`usage`) into batches
+ * that each fit in one request line.
+ */
+export function batchArgs(op: HelperOp, args: readonly string[]): string[][] {
+  const batches: string[][] = [];
+  // The id (at most 16 digits), the op and the TABs and LF around them.
+  const overhead = 16 + op.length + 3;
+  let batch: string[] = [];
+  let bytes = overhead;
+  for (const a of args) {
+    const size = Buffer.byteLength(a) + 1;
+    if (batch.length && (batch.length === MAX_ARGS || bytes + size > MAX_REQUEST_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      bytes = overhead;
+    }
+    batch.push(a);
+    bytes += size;
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
+
+function isCount(s: string | undefined): s is string {
+  return s !== undefined && /^[0-9]{1,20}$/.test(s) && Number.isSafeInteger(Number(s));
 }
