@@ -112,7 +112,7 @@ export async function runDeno(
           const reps = Math.max(1, Math.round(plan.execRuns / plan.cycles));
           for (let i = 0; i < reps; i++) {
             const out = await timed(sink.echo, () => sb.echo());
-            if (out !== "hi\n") throw new Error(`echo hi gave ${JSON.stringify(out)}`);
+            if (out.trim() !== "hi") throw new Error(`echo hi gave ${JSON.stringify(out)}`);
           }
           await timed(sink.write, () => sb.write("/tmp/bench.bin", data));
           const back = await timed(sink.read, () => sb.read("/tmp/bench.bin"));
