@@ -6,13 +6,15 @@
  *   much pool space a series of snapshots takes, and the same with podman alone;
  * - sandboxes: create → first command → delete against `podman run` and a bare `crun run`,
  *   exec and file round trips, boot time against the data in the root, and density (rate
- *   and memory per idle sandbox).
+ *   and memory per idle sandbox);
+ * - deno: the official `@deno/sandbox` client against `@strata/sdk` (create, `sh` round
+ *   trip, 1 MiB file write and read), side by side.
  *
  * It measures and prints; it never passes or fails on this machine's speed.
  *
  *   npm run bench                        both parts (about 12–15 minutes on 2 cores)
  *   node bench/main.ts --quick           small sizes, few repetitions (while working on it)
- *   node bench/main.ts --only sandboxes  one part: storage or sandboxes
+ *   node bench/main.ts --only sandboxes  one part: storage, sandboxes or deno
  *   node bench/main.ts --skip-podman     no podman comparisons
  *
  * Needs root, btrfs-progs and loop devices (as stratad does); podman and mmdebstrap for the
@@ -28,6 +30,7 @@ import { parseArgs } from "node:util";
 import { FULL, QUICK, SANDBOX_FULL, SANDBOX_QUICK } from "./cases.ts";
 import { isMountPoint } from "./host.ts";
 import type { Context } from "./measure-strata.ts";
+import { emptyDenoResults, formatDenoReport, runDeno } from "./part-deno.ts";
 import { emptySandboxResults, runSandboxes, type SandboxResults } from "./part-sandboxes.ts";
 import {
   emptyStorageResults,
@@ -38,7 +41,7 @@ import {
 import { PodmanScratch } from "./podman.ts";
 import { formatSandboxReport } from "./report-sandboxes.ts";
 
-const PARTS = ["storage", "sandboxes"] as const;
+const PARTS = ["storage", "sandboxes", "deno"] as const;
 type Part = (typeof PARTS)[number];
 
 async function main(): Promise<number> {
@@ -52,7 +55,7 @@ async function main(): Promise<number> {
   const only = values.only;
   if (only !== undefined && !PARTS.includes(only as Part)) {
     process.stderr.write(
-      `bench: unknown part ${JSON.stringify(only)} for --only: expected ${PARTS.join(" or ")}\n`,
+      `bench: unknown part ${JSON.stringify(only)} for --only: expected ${PARTS.join(", ")}\n`,
     );
     return 2;
   }
@@ -78,6 +81,7 @@ async function main(): Promise<number> {
   const skipPodman = values["skip-podman"] ?? false;
   const storage: StorageResults = emptyStorageResults();
   const sandboxes: SandboxResults = emptySandboxResults();
+  const deno = emptyDenoResults();
   let failed = false;
   // An interruption is expected: its stack says nothing.
   const describe = (err: unknown) =>
@@ -102,6 +106,14 @@ async function main(): Promise<number> {
         process.stderr.write(`\nbench: sandboxes: ${sandboxes.failure}\n`);
       });
     }
+    if (parts.includes("deno") && !abort.signal.aborted) {
+      const plan = values.quick ? SANDBOX_QUICK : SANDBOX_FULL;
+      await runDeno({ workDir, plan, ctx }, deno).catch((err) => {
+        failed = true;
+        deno.failure = describe(err);
+        process.stderr.write(`\nbench: deno: ${deno.failure}\n`);
+      });
+    }
   } finally {
     log("Cleaning up");
     for (const f of await scratch.cleanup()) process.stderr.write(`bench: cleanup: ${f}\n`);
@@ -119,6 +131,8 @@ async function main(): Promise<number> {
     out.push("", ...formatStorageReport(values.quick ? QUICK : FULL, storage));
   if (parts.includes("sandboxes"))
     out.push("", ...formatSandboxReport(values.quick ? SANDBOX_QUICK : SANDBOX_FULL, sandboxes));
+  if (parts.includes("deno"))
+    out.push("", ...formatDenoReport(values.quick ? SANDBOX_QUICK : SANDBOX_FULL, deno));
   out.push("", `Total run time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   process.stdout.write(`${out.join("\n")}\n`);
   return failed ? 1 : 0;

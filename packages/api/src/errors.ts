@@ -92,6 +92,14 @@ export const ERROR_CODES = {
     "Unauthenticated",
     "The Authorization header is missing, malformed, or holds an unknown token.",
   ],
+  org_mismatch: [
+    "Unauthenticated",
+    "The organisation named by the request (the Deno client's X-Deno-Org) is not the token's.",
+  ],
+  not_supported: [
+    "InvalidArgument",
+    "The Deno-compatible API was asked for something Strata does not offer (secrets, SSH, VS Code, deploy, Deno runtime calls).",
+  ],
   not_found: ["NotFound", "No route matches the request."],
   volume_not_found: ["NotFound", "No volume with that id or slug exists in the organisation."],
   snapshot_not_found: ["NotFound", "No snapshot with that id or slug exists in the organisation."],

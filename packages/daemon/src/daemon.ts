@@ -11,7 +11,8 @@ import { openStore } from "./db/store.ts";
 import { evaluate } from "./host/checks.ts";
 import { gatherFacts } from "./host/facts.ts";
 import { buildApp } from "./http/app.ts";
-import { sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
+import { parseSandboxHost, sandboxHost, sandboxUrl, startPortProxy } from "./http/port-proxy.ts";
+import { proxyTls } from "./http/proxy-tls.ts";
 import { MmdebstrapBuilder } from "./images/mmdebstrap.ts";
 import { restrictToGroup } from "./lib/mounts.ts";
 import { NetworkManager } from "./network/manager.ts";
@@ -151,7 +152,12 @@ export async function startDaemon(
     host: config.proxy.host,
     port: config.proxy.port,
     baseDomain: config.proxy.baseDomain,
-    resolve: (hostId, port) => live.resolvePort(hostId, port),
+    tls: await proxyTls(join(config.dataDir, "proxy-tls"), (name) =>
+      Boolean(parseSandboxHost(name, config.proxy.baseDomain)),
+    ),
+    // A host without a port (the Deno API's sandbox.url) means the sandbox's exposed port.
+    resolve: (hostId, port) =>
+      live.resolvePort(hostId, port ?? store.sandboxes.byId(`sbx_${hostId}`)?.port ?? 0),
     log,
   });
   stack.defer(() => proxy.close());
@@ -197,6 +203,7 @@ export async function startDaemon(
     logger: log,
     version: VERSION,
     region: config.region,
+    sandboxHost: (id) => sandboxHost(proxyAddress, id),
   });
   stack.defer(async () => {
     // A connection busy when the shutdown starts would stay open after its last answer for

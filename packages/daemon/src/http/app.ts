@@ -10,6 +10,7 @@ import {
 import { newId } from "../lib/ids.ts";
 import { authHook } from "./auth.ts";
 import { bodyLimitHook, JSON_BODY_LIMIT } from "./body-limit.ts";
+import { denoCompat } from "./compat/index.ts";
 import { toErrorResponse } from "./errors.ts";
 import type { HttpServices } from "./http-services.ts";
 import { execWsRoute } from "./routes/exec-ws.ts";
@@ -28,6 +29,11 @@ export interface AppOptions {
   logger: FastifyBaseLogger;
   version: string;
   region: string;
+  /**
+   * The host (and port) at which the port proxy serves a sandbox's exposed port, for the
+   * Deno API's `sandbox.url`; `<id>.localhost` when not given.
+   */
+  sandboxHost?: (sandboxId: string) => string;
 }
 
 declare module "fastify" {
@@ -79,6 +85,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
 
+  // The Deno-compatible API upgrades its own sockets: it goes before @fastify/websocket,
+  // which takes over the upgrades of every route registered after it.
+  await app.register((compat) =>
+    denoCompat(compat, {
+      services: options.services,
+      region: options.region,
+      sandboxHost: options.sandboxHost ?? ((id) => `${id.replace(/^sbx_/, "")}.localhost`),
+    }),
+  );
   await app.register(websocket, {
     options: {
       maxPayload: 1024 * 1024,

@@ -9,7 +9,7 @@ export interface HttpServices {
   auth: Pick<Services["auth"], "authenticate">;
   volumes: Pick<Services["volumes"], "create" | "list" | "get" | "delete" | "restore">;
   snapshots: Pick<Services["snapshots"], "createFromVolume" | "list" | "get" | "update" | "delete">;
-  images: Pick<Services["images"], "get" | "list">;
+  images: Pick<Services["images"], "get" | "list" | "ensure">;
   sandboxes: Pick<
     Services["sandboxes"],
     "create" | "list" | "get" | "update" | "expose" | "kill" | "pause" | "resume" | "stop" | "start"
@@ -20,6 +20,7 @@ export interface HttpServices {
   io: Pick<
     Services["io"],
     | "start"
+    | "env"
     | "exec"
     | "openFile"
     | "writeFile"

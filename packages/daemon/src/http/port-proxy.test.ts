@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseSandboxHost, sandboxUrl } from "./port-proxy.ts";
+import { parseSandboxHost, sandboxHost, sandboxUrl } from "./port-proxy.ts";
 
 test("parseSandboxHost() reads <id>-<port>.<base-domain>, with or without the proxy port", () => {
   assert.deepEqual(parseSandboxHost("0123456789abcdefghjk-8000.localhost:7080", "localhost"), {
@@ -37,5 +37,17 @@ test("sandboxUrl() and parseSandboxHost() agree", () => {
   assert.deepEqual(parseSandboxHost(url.host, "localhost"), {
     id: "0123456789abcdefghjk",
     port: 8000,
+  });
+});
+
+test("sandboxHost() names the sandbox's exposed port without a port in the name", () => {
+  const host = sandboxHost(
+    { baseDomain: "localhost", proxyPort: 7080 },
+    "sbx_0123456789abcdefghjk",
+  );
+  assert.equal(host, "0123456789abcdefghjk.localhost:7080");
+  assert.deepEqual(parseSandboxHost(host, "localhost"), {
+    id: "0123456789abcdefghjk",
+    port: undefined,
   });
 });

@@ -43,7 +43,7 @@ export function stubServices(auth: HttpServices["auth"], stubs: ServiceStubs = {
       delete: unused,
       ...stubs.snapshots,
     },
-    images: { get: unused, list: unused, ...stubs.images },
+    images: { get: unused, list: unused, ensure: unused, ...stubs.images },
     sandboxes: {
       create: unused,
       list: unused,
@@ -62,6 +62,7 @@ export function stubServices(auth: HttpServices["auth"], stubs: ServiceStubs = {
     events: { list: unused, ...stubs.events },
     io: {
       start: unused,
+      env: unused,
       exec: unused,
       openFile: unused,
       writeFile: unused,

@@ -64,6 +64,14 @@ export class SandboxIo {
     return { agent: handle.agent, env: { ...handle.env, ...sandbox.env } };
   }
 
+  /**
+   * The environment every command of a ready sandbox starts with, before its own: Strata's
+   * base, the runtime's (where the trust store is), then the sandbox's.
+   */
+  env(orgId: string, id: string): Record<string, string> {
+    return { ...BASE_ENV, ...this.#context(orgId, id).env };
+  }
+
   /** Starts a process. A command that cannot start (missing, not executable) is an exit code, as in a shell. */
   async start(
     orgId: string,
